@@ -1,0 +1,268 @@
+//! Parsers for the Prometheus text format 0.0.4 and OpenMetrics 1.0.
+//!
+//! Our own implementation rather than a crate: the scrape path needs a pull parser over
+//! borrowed bytes that hands out the raw series bytes (`name{labels}`) so the per-target
+//! cache can skip label parsing and hashing for series it saw in the last scrape, and the
+//! crates available (`prometheus-parse`) allocate per line and are an order of magnitude
+//! slower (see BENCHMARKS.md).
+//!
+//! The text format is as lenient as Prometheus's own lexer; OpenMetrics is strict per the
+//! specification (checked by [`openmetrics::Validator`]).
+
+mod lex;
+pub mod openmetrics;
+
+use std::borrow::Cow;
+use std::fmt;
+
+pub use lex::LabelIter;
+
+/// The exposition format of a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// Pick the format from a `Content-Type` header value, as Prometheus does
+    /// (anything that is not OpenMetrics is read as text 0.0.4).
+    pub fn from_content_type(ct: &str) -> Format {
+        if ct
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/openmetrics-text")
+        {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// A metric family's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+    Unknown,
+}
+
+impl MetricType {
+    /// The name used in `# TYPE` lines and in the metadata API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &[u8], format: Format) -> Option<MetricType> {
+        Some(match (s, format) {
+            (b"counter", _) => MetricType::Counter,
+            (b"gauge", _) => MetricType::Gauge,
+            (b"histogram", _) => MetricType::Histogram,
+            (b"summary", _) => MetricType::Summary,
+            (b"untyped", Format::Text) => MetricType::Unknown,
+            (b"unknown", Format::OpenMetrics) => MetricType::Unknown,
+            (b"gaugehistogram", Format::OpenMetrics) => MetricType::GaugeHistogram,
+            (b"info", Format::OpenMetrics) => MetricType::Info,
+            (b"stateset", Format::OpenMetrics) => MetricType::StateSet,
+            _ => return None,
+        })
+    }
+}
+
+/// An exemplar attached to a sample (OpenMetrics only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar<'a> {
+    labels_raw: &'a [u8],
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'a> Exemplar<'a> {
+    /// The exemplar's labels, unescaped.
+    pub fn labels(&self) -> LabelIter<'a> {
+        LabelIter::new(self.labels_raw)
+    }
+}
+
+/// One sample line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample<'a> {
+    /// The raw bytes of `name{labels}` as they stand in the body: a cache key for the
+    /// series (identical bytes mean an identical label set).
+    pub series: &'a [u8],
+    /// The metric name.
+    pub name: &'a str,
+    labels_raw: &'a [u8],
+    pub value: f64,
+    /// Milliseconds since the epoch, when the exposition gave a timestamp.
+    pub timestamp_ms: Option<i64>,
+    pub exemplar: Option<Exemplar<'a>>,
+}
+
+impl<'a> Sample<'a> {
+    /// The sample's labels (without `__name__`), unescaped, in exposition order.
+    pub fn labels(&self) -> LabelIter<'a> {
+        LabelIter::new(self.labels_raw)
+    }
+}
+
+/// One item of an exposition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<'a> {
+    Help { name: &'a str, text: Cow<'a, str> },
+    Type { name: &'a str, ty: MetricType },
+    Unit { name: &'a str, unit: &'a str },
+    Sample(Sample<'a>),
+}
+
+/// A parse error with its position (1-based line and column, in bytes).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+/// A pull parser over one exposition body.
+pub struct Parser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    line: usize,
+    format: Format,
+    validator: Option<openmetrics::Validator>,
+    done: bool,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(buf: &'a [u8], format: Format) -> Parser<'a> {
+        Parser {
+            buf,
+            pos: 0,
+            line: 0,
+            format,
+            validator: (format == Format::OpenMetrics).then(openmetrics::Validator::default),
+            done: false,
+        }
+    }
+
+    /// The next event, `Ok(None)` at the end of a valid body.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Event<'a>>, ParseError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.pos >= self.buf.len() {
+                self.done = true;
+                if let Some(v) = &mut self.validator {
+                    if !v.eof_seen() {
+                        return Err(ParseError {
+                            line: self.line + 1,
+                            column: 1,
+                            message: "OpenMetrics body does not end with \"# EOF\"".into(),
+                        });
+                    }
+                }
+                return Ok(None);
+            }
+            let start = self.pos;
+            let (line, next) = match memchr::memchr(b'\n', &self.buf[start..]) {
+                Some(i) => (&self.buf[start..start + i], start + i + 1),
+                None => (&self.buf[start..], self.buf.len()),
+            };
+            let terminated = next > start + line.len();
+            self.pos = next;
+            self.line += 1;
+            let res = match self.format {
+                Format::Text => lex::text_line(line),
+                Format::OpenMetrics => lex::om_line(line),
+            };
+            let item = res.map_err(|(col, msg)| self.error(col, msg))?;
+            if let Some(v) = &mut self.validator {
+                let line_no = self.line;
+                match item {
+                    lex::Line::Eof => {
+                        if next < self.buf.len() || (!terminated && line.len() != b"# EOF".len()) {
+                            return Err(self.error(line.len() + 1, "text after \"# EOF\"".into()));
+                        }
+                        let line = self.line;
+                        v.finish().map_err(|message| ParseError {
+                            line,
+                            column: 1,
+                            message,
+                        })?;
+                        v.set_eof();
+                        continue;
+                    }
+                    lex::Line::Skip => continue,
+                    lex::Line::Event(ref ev) => {
+                        if !terminated {
+                            return Err(self
+                                .error(line.len() + 1, "line does not end with a newline".into()));
+                        }
+                        v.check(ev).map_err(|m| ParseError {
+                            line: line_no,
+                            column: 1,
+                            message: m,
+                        })?;
+                    }
+                }
+            }
+            match item {
+                lex::Line::Event(ev) => return Ok(Some(ev)),
+                lex::Line::Skip | lex::Line::Eof => continue,
+            }
+        }
+    }
+
+    fn error(&self, column: usize, message: String) -> ParseError {
+        ParseError {
+            line: self.line,
+            column,
+            message,
+        }
+    }
+}
+
+/// Parse a whole body, returning the number of samples or the first error. Used by
+/// `meshscope check metrics` and the conformance runner.
+pub fn validate(buf: &[u8], format: Format) -> Result<usize, ParseError> {
+    let mut p = Parser::new(buf, format);
+    let mut n = 0;
+    while let Some(ev) = p.next()? {
+        if matches!(ev, Event::Sample(_)) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests;

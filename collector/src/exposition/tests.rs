@@ -1,0 +1,184 @@
+use super::*;
+
+type Got = Vec<(String, Vec<(String, String)>, f64, Option<i64>)>;
+
+fn samples(body: &str, format: Format) -> Got {
+    let mut p = Parser::new(body.as_bytes(), format);
+    let mut out = Vec::new();
+    while let Some(ev) = p.next().unwrap_or_else(|e| panic!("{body}: {e}")) {
+        if let Event::Sample(s) = ev {
+            let labels = s
+                .labels()
+                .map(|(n, v)| (n.to_string(), v.into_owned()))
+                .collect();
+            out.push((s.name.to_string(), labels, s.value, s.timestamp_ms));
+        }
+    }
+    out
+}
+
+fn err(body: &str, format: Format) -> ParseError {
+    validate(body.as_bytes(), format).expect_err(body)
+}
+
+#[test]
+fn text_format_is_lenient_like_prometheus() {
+    let body = "# HELP a help \\n text\n# TYPE a counter\n\n  a{x=\"1\" , y = \"2\",} 3 1000\n# random comment\nb\t4.5\nc{} +Inf\n";
+    let s = samples(body, Format::Text);
+    assert_eq!(s.len(), 3);
+    assert_eq!(s[0].0, "a");
+    assert_eq!(
+        s[0].1,
+        vec![("x".into(), "1".into()), ("y".into(), "2".into())]
+    );
+    assert_eq!(s[0].2, 3.0);
+    assert_eq!(s[0].3, Some(1000));
+    assert_eq!(s[1].2, 4.5);
+    assert_eq!(s[2].2, f64::INFINITY);
+}
+
+#[test]
+fn text_help_and_type_events() {
+    let mut p = Parser::new(b"# HELP a x\\\\y\\nz\n# TYPE a untyped\n", Format::Text);
+    assert_eq!(
+        p.next().unwrap(),
+        Some(Event::Help {
+            name: "a",
+            text: "x\\y\nz".into()
+        })
+    );
+    assert_eq!(
+        p.next().unwrap(),
+        Some(Event::Type {
+            name: "a",
+            ty: MetricType::Unknown
+        })
+    );
+    assert_eq!(p.next().unwrap(), None);
+}
+
+#[test]
+fn label_escapes_are_unescaped() {
+    let s = samples("a{x=\"q\\\"u\\\\o\\nte\\z\"} 1\n", Format::Text);
+    assert_eq!(s[0].1[0].1, "q\"u\\o\nte\\z");
+}
+
+#[test]
+fn raw_series_bytes_identify_the_series() {
+    let body = "a{x=\"1\"} 1\na{x=\"1\"} 2 5\n";
+    let mut p = Parser::new(body.as_bytes(), Format::Text);
+    let Some(Event::Sample(a)) = p.next().unwrap() else {
+        panic!()
+    };
+    let Some(Event::Sample(b)) = p.next().unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.series, b"a{x=\"1\"}");
+    assert_eq!(a.series, b.series);
+}
+
+#[test]
+fn text_errors_name_line_and_column() {
+    let cases = [
+        ("a 1\nb{x=1} 2\n", 2, 5, "'\"'"),
+        ("a 1\nb 2 3 4\n", 2, 7, "after the timestamp"),
+        ("a x\n", 1, 3, "invalid value"),
+        ("a 1 1.5\n", 1, 5, "timestamp"),
+        ("# TYPE a foo\n", 1, 10, "invalid metric type"),
+        ("a{x=\"1\" 1\n", 1, 9, "','"),
+        ("1a 1\n", 1, 1, "metric name"),
+        ("a{x=\"1\"\n", 1, 8, "'}'"),
+    ];
+    for (body, line, col, msg) in cases {
+        let e = err(body, Format::Text);
+        assert_eq!((e.line, e.column), (line, col), "{body:?}: {e}");
+        assert!(e.message.contains(msg), "{body:?}: {e}");
+    }
+}
+
+#[test]
+fn openmetrics_requires_eof() {
+    assert!(err("a 1\n", Format::OpenMetrics).message.contains("# EOF"));
+    assert_eq!(validate(b"a 1\n# EOF\n", Format::OpenMetrics), Ok(1));
+    assert_eq!(validate(b"a 1\n# EOF", Format::OpenMetrics), Ok(1));
+    assert!(validate(b"a 1\n# EOF\n\n", Format::OpenMetrics).is_err());
+}
+
+#[test]
+fn openmetrics_timestamps_are_seconds() {
+    let s = samples("a_total 1 1.5\n# EOF\n", Format::OpenMetrics);
+    assert_eq!(s[0].3, Some(1500));
+}
+
+#[test]
+fn openmetrics_exemplars_are_parsed() {
+    let body = "# TYPE a counter\na_total 1 # {trace_id=\"x\"} 0.5 2\n# EOF\n";
+    let mut p = Parser::new(body.as_bytes(), Format::OpenMetrics);
+    p.next().unwrap();
+    let Some(Event::Sample(s)) = p.next().unwrap() else {
+        panic!()
+    };
+    let ex = s.exemplar.unwrap();
+    assert_eq!(ex.value, 0.5);
+    assert_eq!(ex.timestamp_ms, Some(2000));
+    assert_eq!(ex.labels().next().unwrap(), ("trace_id", "x".into()));
+}
+
+#[test]
+fn corpus_bodies_parse_as_text() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("no corpus at {}", dir.display());
+        return;
+    };
+    for e in entries.flatten() {
+        let body = std::fs::read(e.path()).unwrap();
+        let n = validate(&body, Format::Text)
+            .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+        assert!(n > 100, "{}: {n} samples", e.path().display());
+    }
+}
+
+/// Runs the OpenMetrics parser conformance suite from `../shared/conformance/openmetrics`.
+#[test]
+fn openmetrics_conformance_suite() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/openmetrics");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("no OpenMetrics conformance suite at {}", dir.display());
+        return;
+    };
+    let (mut passed, mut failed) = (0, Vec::new());
+    let mut cases: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.path().join("test.json").exists())
+        .collect();
+    cases.sort_by_key(|e| e.file_name());
+    for e in cases {
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path().join("test.json")).unwrap()).unwrap();
+        let should = spec["shouldParse"].as_bool().unwrap();
+        let body = std::fs::read(e.path().join("metrics")).unwrap();
+        let got = validate(&body, Format::OpenMetrics);
+        if got.is_ok() == should {
+            passed += 1;
+        } else {
+            failed.push(format!(
+                "{}: shouldParse={should}, got {got:?}",
+                e.file_name().to_string_lossy()
+            ));
+        }
+    }
+    for f in &failed {
+        eprintln!("FAIL {f}");
+    }
+    println!(
+        "openmetrics conformance: {passed} passed, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} OpenMetrics conformance cases failed",
+        failed.len()
+    );
+}

@@ -1,0 +1,5 @@
+//! The meshscope collector: scrape Prometheus/OpenMetrics endpoints, keep samples in an
+//! embedded time-series store and serve them.
+
+pub mod exposition;
+pub mod tsdb;

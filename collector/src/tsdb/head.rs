@@ -1,0 +1,584 @@
+//! The in-memory head: the newest samples of every active series, in XOR chunks, with
+//! an inverted index (postings) for label matchers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::chunk::{XorAppender, SAMPLES_PER_CHUNK};
+use super::labels::{Labels, Matcher};
+use super::postings;
+use super::query::{ChunkData, SeriesChunks};
+
+pub type SeriesRef = u64;
+
+/// Why a sample was not appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Older than the newest sample of its series.
+    OutOfOrder,
+    /// Same timestamp as the newest sample, different value.
+    Duplicate,
+    /// Older than what the head still accepts (already persisted into blocks).
+    OutOfBounds,
+}
+
+impl Rejected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejected::OutOfOrder => "out_of_order",
+            Rejected::Duplicate => "duplicate",
+            Rejected::OutOfBounds => "out_of_bounds",
+        }
+    }
+}
+
+/// One series of the head.
+pub struct MemSeries {
+    pub labels: Labels,
+    pub sref: SeriesRef,
+    chunks: Vec<ChunkData>,
+    open: Option<XorAppender>,
+    open_end: i64,
+    /// Set when the head dropped the series; appenders then look it up again.
+    pub(crate) removed: bool,
+    /// Whether the series record is in the WAL.
+    pub(crate) logged: bool,
+}
+
+impl MemSeries {
+    fn new(labels: Labels, sref: SeriesRef) -> MemSeries {
+        MemSeries {
+            labels,
+            sref,
+            chunks: Vec::new(),
+            open: None,
+            open_end: i64::MIN,
+            removed: false,
+            logged: false,
+        }
+    }
+
+    pub fn max_time(&self) -> Option<i64> {
+        match &self.open {
+            Some(a) if a.count() > 0 => Some(a.max_time()),
+            _ => self.chunks.last().map(|c| c.max_t),
+        }
+    }
+
+    fn min_time(&self) -> Option<i64> {
+        self.chunks.first().map(|c| c.min_t).or_else(|| {
+            self.open
+                .as_ref()
+                .filter(|a| a.count() > 0)
+                .map(|a| a.min_time())
+        })
+    }
+
+    /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
+    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> Result<bool, Rejected> {
+        if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
+            if t < a.max_time() {
+                return Err(Rejected::OutOfOrder);
+            }
+            if t == a.max_time() {
+                if a.last_value().to_bits() == v.to_bits() {
+                    return Ok(false);
+                }
+                return Err(Rejected::Duplicate);
+            }
+        } else if let Some(c) = self.chunks.last() {
+            if t <= c.max_t {
+                return Err(Rejected::OutOfOrder);
+            }
+        }
+        let cut = match &self.open {
+            None => true,
+            Some(a) => a.count() >= SAMPLES_PER_CHUNK || t >= self.open_end,
+        };
+        if cut {
+            self.close_open_chunk();
+            self.open = Some(XorAppender::default());
+            self.open_end = (t.div_euclid(chunk_range) + 1).saturating_mul(chunk_range);
+        }
+        if let Some(a) = self.open.as_mut() {
+            a.append(t, v);
+        }
+        Ok(true)
+    }
+
+    fn close_open_chunk(&mut self) {
+        if let Some(a) = self.open.take() {
+            if a.count() > 0 {
+                self.chunks.push(ChunkData {
+                    min_t: a.min_time(),
+                    max_t: a.max_time(),
+                    data: a.bytes().into(),
+                });
+            }
+        }
+    }
+
+    /// Chunks overlapping `[mint, maxt]`, the open one included.
+    fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
+        let mut out: Vec<ChunkData> = self
+            .chunks
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .cloned()
+            .collect();
+        if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
+            if a.max_time() >= mint && a.min_time() <= maxt {
+                out.push(ChunkData {
+                    min_t: a.min_time(),
+                    max_t: a.max_time(),
+                    data: a.bytes().into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Drop chunks that end before `t`; returns whether the series is now empty.
+    fn truncate_before(&mut self, t: i64) -> bool {
+        self.chunks.retain(|c| c.max_t >= t);
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|a| a.count() > 0 && a.max_time() < t)
+        {
+            self.open = None;
+        }
+        self.chunks.is_empty() && self.open.as_ref().is_none_or(|a| a.count() == 0)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.labels.as_bytes().len()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.data.len() + std::mem::size_of::<ChunkData>())
+                .sum::<usize>()
+            + self
+                .open
+                .as_ref()
+                .map_or(0, |a| a.bytes().len() + std::mem::size_of::<XorAppender>())
+    }
+}
+
+pub type SeriesHandle = Arc<Mutex<MemSeries>>;
+
+#[derive(Default)]
+struct Index {
+    next_ref: SeriesRef,
+    series: HashMap<SeriesRef, SeriesHandle>,
+    by_hash: HashMap<u64, Vec<SeriesRef>>,
+    postings: postings::Postings<SeriesRef>,
+}
+
+impl Index {
+    fn remove(&mut self, sref: SeriesRef, labels: &Labels) {
+        self.series.remove(&sref);
+        let h = labels.hash64();
+        if let Some(v) = self.by_hash.get_mut(&h) {
+            v.retain(|r| *r != sref);
+            if v.is_empty() {
+                self.by_hash.remove(&h);
+            }
+        }
+        for (n, val) in labels.iter() {
+            if let Some(values) = self.postings.get_mut(n) {
+                if let Some(p) = values.get_mut(val) {
+                    p.retain(|r| *r != sref);
+                    if p.is_empty() {
+                        values.remove(val);
+                    }
+                }
+                if values.is_empty() {
+                    self.postings.remove(n);
+                }
+            }
+        }
+    }
+}
+
+/// The head block.
+pub struct Head {
+    index: RwLock<Index>,
+    pub(crate) chunk_range: i64,
+    /// Samples before this time are rejected: they belong to persisted blocks.
+    min_valid_time: AtomicI64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Head {
+    pub fn new(chunk_range: i64) -> Head {
+        Head {
+            index: RwLock::new(Index {
+                next_ref: 1,
+                ..Index::default()
+            }),
+            chunk_range,
+            min_valid_time: AtomicI64::new(i64::MIN),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Find the series with these labels.
+    pub fn get(&self, labels: &Labels) -> Option<SeriesHandle> {
+        let idx = self.read();
+        let refs = idx.by_hash.get(&labels.hash64())?;
+        refs.iter()
+            .filter_map(|r| idx.series.get(r))
+            .find(|s| lock(s).labels == *labels)
+            .cloned()
+    }
+
+    /// Find or create the series; `true` when it was created.
+    pub fn get_or_create(&self, labels: &Labels) -> (SeriesHandle, bool) {
+        if let Some(s) = self.get(labels) {
+            return (s, false);
+        }
+        self.create_with_ref(labels, None)
+    }
+
+    /// Create a series with a given ref (WAL replay) or a new one.
+    pub(crate) fn create_with_ref(
+        &self,
+        labels: &Labels,
+        sref: Option<SeriesRef>,
+    ) -> (SeriesHandle, bool) {
+        let mut idx = self.write();
+        let h = labels.hash64();
+        if let Some(refs) = idx.by_hash.get(&h) {
+            for r in refs {
+                if let Some(s) = idx.series.get(r) {
+                    if lock(s).labels == *labels {
+                        return (s.clone(), false);
+                    }
+                }
+            }
+        }
+        let logged = sref.is_some();
+        let sref = match sref {
+            Some(r) => {
+                idx.next_ref = idx.next_ref.max(r + 1);
+                r
+            }
+            None => {
+                let r = idx.next_ref;
+                idx.next_ref += 1;
+                r
+            }
+        };
+        let mut ms = MemSeries::new(labels.clone(), sref);
+        ms.logged = logged;
+        let s = Arc::new(Mutex::new(ms));
+        idx.series.insert(sref, s.clone());
+        idx.by_hash.entry(h).or_default().push(sref);
+        for (n, v) in labels.iter() {
+            idx.postings
+                .entry(n.into())
+                .or_default()
+                .entry(v.into())
+                .or_default()
+                .push(sref);
+        }
+        (s, true)
+    }
+
+    pub fn series_by_ref(&self, sref: SeriesRef) -> Option<SeriesHandle> {
+        self.read().series.get(&sref).cloned()
+    }
+
+    /// Append to a series handle.
+    pub fn append(&self, s: &SeriesHandle, t: i64, v: f64) -> Result<bool, Rejected> {
+        if t < self.min_valid_time.load(Ordering::Relaxed) {
+            return Err(Rejected::OutOfBounds);
+        }
+        let r = lock(s).append(t, v, self.chunk_range);
+        if r.is_ok() {
+            self.min_time.fetch_min(t, Ordering::Relaxed);
+            self.max_time.fetch_max(t, Ordering::Relaxed);
+        }
+        r
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.read().series.len()
+    }
+
+    /// `(min, max)` sample time in the head, if it has samples.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let (a, b) = (
+            self.min_time.load(Ordering::Relaxed),
+            self.max_time.load(Ordering::Relaxed),
+        );
+        (a <= b).then_some((a, b))
+    }
+
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Relaxed)
+    }
+
+    /// Refs of series whose labels match all matchers.
+    fn matching(&self, idx: &Index, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let mut cand = postings::candidates(&idx.postings, matchers, || {
+            idx.series.keys().copied().collect()
+        });
+        cand.retain(|r| {
+            idx.series.get(r).is_some_and(|s| {
+                let s = lock(s);
+                matchers.iter().all(|m| m.matches_labels(&s.labels))
+            })
+        });
+        cand
+    }
+
+    /// Series matching `matchers` with chunks overlapping `[mint, maxt]`.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesChunks> {
+        let idx = self.read();
+        let refs = self.matching(&idx, matchers);
+        refs.iter()
+            .filter_map(|r| idx.series.get(r))
+            .filter_map(|s| {
+                let s = lock(s);
+                let chunks = s.chunks_in(mint, maxt);
+                (!chunks.is_empty()).then(|| SeriesChunks {
+                    labels: s.labels.clone(),
+                    chunks,
+                })
+            })
+            .collect()
+    }
+
+    /// Label sets of matching series that have data in `[mint, maxt]`.
+    pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let idx = self.read();
+        self.matching(&idx, matchers)
+            .iter()
+            .filter_map(|r| idx.series.get(r))
+            .filter_map(|s| {
+                let s = lock(s);
+                let (a, b) = (s.min_time()?, s.max_time()?);
+                (b >= mint && a <= maxt).then(|| s.labels.clone())
+            })
+            .collect()
+    }
+
+    /// Every series with its chunks in `[mint, maxt)`, sorted by labels (for persisting).
+    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Vec<SeriesChunks> {
+        let mut v = self.select(&[], mint, maxt - 1);
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        v
+    }
+
+    /// All series with refs (for WAL checkpoints).
+    pub(crate) fn all_series(&self) -> Vec<(SeriesRef, Labels, Vec<ChunkData>)> {
+        let idx = self.read();
+        let mut v: Vec<_> = idx
+            .series
+            .values()
+            .map(|s| {
+                let s = lock(s);
+                (s.sref, s.labels.clone(), s.chunks_in(i64::MIN, i64::MAX))
+            })
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    }
+
+    /// Drop everything before `t` (persisted into a block) and series left empty.
+    pub(crate) fn truncate(&self, t: i64) -> usize {
+        self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+        let mut idx = self.write();
+        let mut empty = Vec::new();
+        let mut new_min = i64::MAX;
+        for (r, s) in &idx.series {
+            let mut s = lock(s);
+            if s.truncate_before(t) {
+                s.removed = true;
+                empty.push((*r, s.labels.clone()));
+            } else if let Some(m) = s.min_time() {
+                new_min = new_min.min(m);
+            }
+        }
+        for (r, l) in &empty {
+            idx.remove(*r, l);
+        }
+        self.min_time.store(new_min, Ordering::Relaxed);
+        if idx.series.is_empty() {
+            self.max_time.store(i64::MIN, Ordering::Relaxed);
+        }
+        empty.len()
+    }
+
+    /// Label names of matching series.
+    pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        let idx = self.read();
+        if matchers.is_empty() {
+            return idx.postings.keys().map(|k| k.to_string()).collect();
+        }
+        let mut names: Vec<String> = self
+            .matching(&idx, matchers)
+            .iter()
+            .filter_map(|r| idx.series.get(r))
+            .flat_map(|s| {
+                lock(s)
+                    .labels
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Approximate bytes the head holds for its series (for `tsdb analyze` and the
+    /// memory benchmark).
+    pub fn memory_bytes(&self) -> usize {
+        let idx = self.read();
+        let series: usize = idx
+            .series
+            .values()
+            .map(|s| lock(s).memory_bytes() + 48)
+            .sum();
+        let postings: usize = idx
+            .postings
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + 48
+                    + v.iter()
+                        .map(|(val, p)| val.len() + 48 + p.capacity() * 8)
+                        .sum::<usize>()
+            })
+            .sum();
+        series + postings + idx.by_hash.len() * 48
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::labels::MatchOp;
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn append_rejects_out_of_order_and_duplicates() {
+        let h = Head::new(7_200_000);
+        let (s, created) = h.get_or_create(&l(&[("__name__", "a")]));
+        assert!(created);
+        assert_eq!(h.append(&s, 10, 1.0), Ok(true));
+        assert_eq!(h.append(&s, 10, 1.0), Ok(false));
+        assert_eq!(h.append(&s, 10, 2.0), Err(Rejected::Duplicate));
+        assert_eq!(h.append(&s, 5, 2.0), Err(Rejected::OutOfOrder));
+        assert_eq!(h.append(&s, 20, 2.0), Ok(true));
+        let (s2, created) = h.get_or_create(&l(&[("__name__", "a")]));
+        assert!(!created);
+        assert!(Arc::ptr_eq(&s, &s2));
+    }
+
+    #[test]
+    fn chunks_cut_at_120_samples_and_block_boundaries() {
+        let h = Head::new(1000);
+        let (s, _) = h.get_or_create(&l(&[("__name__", "a")]));
+        for t in 0..300 {
+            h.append(&s, t * 5, t as f64).unwrap();
+        }
+        let c = &h.select(&[], 0, i64::MAX)[0];
+        // 200 samples per 1000 ms range, cut at 120 and at t=1000: [0,600) [600,1000) [1000,1495]
+        assert_eq!(
+            c.chunks.iter().map(|c| c.min_t).collect::<Vec<_>>(),
+            vec![0, 600, 1000]
+        );
+        assert_eq!(c.samples(0, i64::MAX).count(), 300);
+        assert_eq!(c.samples(100, 199).count(), 20);
+    }
+
+    #[test]
+    fn postings_select_with_all_matcher_kinds() {
+        let h = Head::new(7_200_000);
+        for (job, inst) in [
+            ("node", "a"),
+            ("node", "b"),
+            ("rabbit", "a"),
+            ("pulsar", "c"),
+        ] {
+            let (s, _) =
+                h.get_or_create(&l(&[("__name__", "up"), ("job", job), ("instance", inst)]));
+            h.append(&s, 1, 1.0).unwrap();
+        }
+        let (s, _) = h.get_or_create(&l(&[("__name__", "up"), ("instance", "z")]));
+        h.append(&s, 1, 1.0).unwrap();
+        let count = |ms: Vec<Matcher>| h.select(&ms, 0, 10).len();
+        assert_eq!(count(vec![Matcher::equal("job", "node")]), 2);
+        assert_eq!(
+            count(vec![Matcher::new(MatchOp::NotEqual, "job", "node").unwrap()]),
+            3
+        );
+        assert_eq!(
+            count(vec![Matcher::new(MatchOp::Regex, "job", "n.*|r.*").unwrap()]),
+            3
+        );
+        assert_eq!(
+            count(vec![
+                Matcher::new(MatchOp::NotRegex, "job", "n.*").unwrap(),
+                Matcher::equal("instance", "a")
+            ]),
+            1
+        );
+        assert_eq!(count(vec![Matcher::equal("job", "")]), 1);
+        assert_eq!(
+            count(vec![
+                Matcher::equal("__name__", "up"),
+                Matcher::new(MatchOp::Regex, "job", ".+").unwrap()
+            ]),
+            4
+        );
+        assert_eq!(count(vec![Matcher::equal("job", "missing")]), 0);
+    }
+
+    #[test]
+    fn truncate_drops_old_chunks_and_empty_series() {
+        let h = Head::new(100);
+        let (a, _) = h.get_or_create(&l(&[("__name__", "a")]));
+        let (b, _) = h.get_or_create(&l(&[("__name__", "b")]));
+        for t in 0..30 {
+            h.append(&a, t * 10, 1.0).unwrap();
+        }
+        h.append(&b, 50, 1.0).unwrap();
+        assert_eq!(h.truncate(200), 1);
+        assert!(lock(&b).removed);
+        assert_eq!(h.num_series(), 1);
+        assert_eq!(
+            h.select(&[], 0, i64::MAX)[0]
+                .samples(0, i64::MAX)
+                .next()
+                .map(|s| s.0),
+            Some(200)
+        );
+        assert_eq!(h.append(&a, 150, 1.0), Err(Rejected::OutOfBounds));
+        assert!(h.get(&l(&[("__name__", "b")])).is_none());
+    }
+}

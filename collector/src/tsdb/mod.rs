@@ -1,0 +1,16 @@
+//! The embedded time-series store: an in-memory head of XOR chunks with postings, a
+//! checksummed write-ahead log, immutable compressed blocks on disk, compaction and
+//! retention. Readers use the [`Queryable`] trait.
+
+pub mod block;
+pub mod chunk;
+pub mod db;
+pub mod head;
+pub mod labels;
+mod postings;
+pub mod query;
+pub mod wal;
+
+pub use db::{Appender, CommitStats, Db, DbError, Options};
+pub use labels::{Labels, MatchOp, Matcher};
+pub use query::{Queryable, SeriesChunks};

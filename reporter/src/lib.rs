@@ -1,0 +1,1 @@
+//! meshscope reporter (to be built in its own issue).

@@ -1,0 +1,99 @@
+//! The `meshscope` command line: parses arguments and dispatches to the libraries.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod check;
+
+/// Observability for messaging infrastructure: collector, viewer, reporter, dashboards.
+#[derive(Debug, Parser)]
+#[command(name = "meshscope", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `meshscope_collector=debug`.
+    #[arg(
+        long = "log.level",
+        global = true,
+        env = "MESHSCOPE_LOG",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check configuration files and exposition bodies without running anything.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check an exposition body (like `promtool check metrics`): exit 0 if valid, 1 if not.
+    Metrics(CheckMetrics),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExpositionFormat {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0.
+    Openmetrics,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckMetrics {
+    /// The format of the body.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ExpositionFormat,
+    /// The file to read; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meshscope: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
+    }
+}
+
+fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        }
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading standard input")?;
+            Ok(buf)
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The `meshscope` command line.
+pub mod cli;

@@ -1,0 +1,1 @@
+//! meshscope viewer (to be built in its own issue).
