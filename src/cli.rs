@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
+mod simulate;
+mod tsdb;
 
 /// Observability for messaging infrastructure: collector, viewer, reporter, dashboards.
 #[derive(Debug, Parser)]
@@ -29,6 +31,11 @@ pub enum Command {
     /// Check configuration files and exposition bodies without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Serve a simulated messaging mesh on loopback, or write its history.
+    Simulate(simulate::SimulateArgs),
+    /// Inspect, export and backfill the embedded store.
+    #[command(subcommand)]
+    Tsdb(tsdb::TsdbCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,7 +86,14 @@ fn init_logging(filter: &str) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Tsdb(cmd) => tsdb::run(cmd),
     }
+}
+
+/// A Prometheus duration flag value (`15s`, `1h30m`, `7d`) in milliseconds.
+pub(crate) fn duration_ms(s: &str) -> Result<i64, String> {
+    meshscope_collector::config::duration::parse_duration(s)
 }
 
 fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {

@@ -1,5 +1,6 @@
 //! The meshscope collector: scrape Prometheus/OpenMetrics endpoints, keep samples in an
 //! embedded time-series store and serve them.
 
+pub mod config;
 pub mod exposition;
 pub mod tsdb;

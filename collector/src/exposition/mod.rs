@@ -158,6 +158,14 @@ pub struct Parser<'a> {
     format: Format,
     validator: Option<openmetrics::Validator>,
     done: bool,
+    /// More input follows this buffer (streaming): its end is not the body's end.
+    partial: bool,
+}
+
+/// What a parser carries from one buffer to the next when a body is read in pieces.
+pub struct ParserState {
+    line: usize,
+    validator: Option<openmetrics::Validator>,
 }
 
 impl<'a> Parser<'a> {
@@ -169,6 +177,30 @@ impl<'a> Parser<'a> {
             format,
             validator: (format == Format::OpenMetrics).then(openmetrics::Validator::default),
             done: false,
+            partial: false,
+        }
+    }
+
+    /// Continue a body in a new buffer of whole lines; `last` when it is the final one.
+    pub fn resume(
+        buf: &'a [u8],
+        format: Format,
+        state: Option<ParserState>,
+        last: bool,
+    ) -> Parser<'a> {
+        let mut p = Parser::new(buf, format);
+        if let Some(st) = state {
+            p.line = st.line;
+            p.validator = st.validator;
+        }
+        p.partial = !last;
+        p
+    }
+
+    pub fn into_state(self) -> ParserState {
+        ParserState {
+            line: self.line,
+            validator: self.validator,
         }
     }
 
@@ -181,6 +213,9 @@ impl<'a> Parser<'a> {
             }
             if self.pos >= self.buf.len() {
                 self.done = true;
+                if self.partial {
+                    return Ok(None);
+                }
                 if let Some(v) = &mut self.validator {
                     if !v.eof_seen() {
                         return Err(ParseError {
@@ -209,7 +244,10 @@ impl<'a> Parser<'a> {
                 let line_no = self.line;
                 match item {
                     lex::Line::Eof => {
-                        if next < self.buf.len() || (!terminated && line.len() != b"# EOF".len()) {
+                        if next < self.buf.len()
+                            || self.partial
+                            || (!terminated && line.len() != b"# EOF".len())
+                        {
                             return Err(self.error(line.len() + 1, "text after \"# EOF\"".into()));
                         }
                         let line = self.line;
@@ -249,6 +287,62 @@ impl<'a> Parser<'a> {
             message,
         }
     }
+}
+
+/// Why a streamed parse stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError<E: std::error::Error + 'static> {
+    #[error("reading: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Parse(ParseError),
+    #[error(transparent)]
+    Handler(E),
+}
+
+/// Parse a body from a reader in pieces of whole lines, in constant memory (one line
+/// may be as long as it likes), calling `f` for every event.
+pub fn parse_stream<E: std::error::Error + 'static>(
+    mut r: impl std::io::Read,
+    format: Format,
+    mut f: impl FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<(), StreamError<E>> {
+    const PIECE: usize = 4 << 20;
+    let mut buf: Vec<u8> = Vec::with_capacity(PIECE);
+    let mut state: Option<ParserState> = None;
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + PIECE, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Io(e)),
+            }
+        }
+        buf.truncate(filled);
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let mut p = Parser::resume(&buf[..cut], format, state.take(), eof);
+        while let Some(ev) = p.next().map_err(StreamError::Parse)? {
+            f(ev).map_err(StreamError::Handler)?;
+        }
+        state = Some(p.into_state());
+        buf.drain(..cut);
+    }
+    Ok(())
 }
 
 /// Parse a whole body, returning the number of samples or the first error. Used by

@@ -182,3 +182,34 @@ fn openmetrics_conformance_suite() {
         failed.len()
     );
 }
+
+#[test]
+fn streamed_parse_equals_whole_parse() {
+    let mut body = String::new();
+    for i in 0..200_000 {
+        body.push_str(&format!("# TYPE m{i} gauge\nm{i}{{x=\"{i}\"}} {i} {i}\n"));
+    }
+    body.push_str("# EOF\n");
+    let mut n = 0usize;
+    parse_stream::<std::convert::Infallible>(body.as_bytes(), Format::OpenMetrics, |ev| {
+        if let Event::Sample(s) = ev {
+            assert_eq!(s.value, n as f64);
+            n += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, 200_000);
+    let bad = body.replace("m150000{x", "m150000{1x");
+    let e =
+        parse_stream::<std::convert::Infallible>(bad.as_bytes(), Format::OpenMetrics, |_| Ok(()))
+            .unwrap_err();
+    assert!(e.to_string().contains("line 300002"), "{e}");
+    let no_eof = &body[..body.len() - 6];
+    assert!(parse_stream::<std::convert::Infallible>(
+        no_eof.as_bytes(),
+        Format::OpenMetrics,
+        |_| Ok(())
+    )
+    .is_err());
+}

@@ -9,6 +9,7 @@ pub mod head;
 pub mod labels;
 mod postings;
 pub mod query;
+pub mod tools;
 pub mod wal;
 
 pub use db::{Appender, CommitStats, Db, DbError, Options};
