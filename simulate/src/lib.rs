@@ -16,29 +16,10 @@ pub use model::{Integrator, Mesh};
 /// The job name the simulated targets get.
 pub const JOB: &str = "mesh";
 
-/// Format a float as Prometheus does in expositions: integers without a fraction,
-/// otherwise the shortest text that parses back to the same value.
-pub fn fmt_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:?}")
-    }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+pub use meshscope_collector::exposition::write::fmt_value;
+use meshscope_collector::exposition::write::{
+    escape_label_value as escape, fmt_timestamp as fmt_ts,
+};
 
 fn write_labels(out: &mut String, labels: &[(&str, String)]) {
     if labels.is_empty() {
@@ -189,15 +170,6 @@ pub fn write_history(
     Ok(written)
 }
 
-/// OpenMetrics timestamps are seconds.
-fn fmt_ts(ms: i64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}", ms / 1000)
-    } else {
-        format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
-    }
-}
-
 /// Every sample of every node at time `t` with the scrape's target labels, in time
 /// order of the caller's loop (for writing history straight into a store).
 pub fn snapshot(
@@ -229,16 +201,6 @@ pub fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_format_like_prometheus() {
-        assert_eq!(fmt_value(3.0), "3");
-        assert_eq!(fmt_value(0.25), "0.25");
-        assert_eq!(fmt_value(f64::NAN), "NaN");
-        assert_eq!(fmt_value(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(fmt_value(1e300), "1e300");
-        assert_eq!(fmt_value(0.1 + 0.2).parse::<f64>().unwrap(), 0.1 + 0.2);
-    }
 
     #[test]
     fn every_role_has_its_exporters_names() {

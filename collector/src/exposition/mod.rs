@@ -11,6 +11,7 @@
 
 mod lex;
 pub mod openmetrics;
+pub mod write;
 
 use std::borrow::Cow;
 use std::fmt;

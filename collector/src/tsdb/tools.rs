@@ -22,37 +22,7 @@ pub enum ToolError {
     Input { path: String, message: String },
 }
 
-/// Format a float so that it parses back to the same value (Prometheus style).
-pub fn fmt_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:?}")
-    }
-}
-
-fn fmt_ts(ms: i64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}", ms / 1000)
-    } else {
-        let s = format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
-        s.trim_end_matches('0').to_string()
-    }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+use crate::exposition::write::{escape_label_value as escape, fmt_timestamp as fmt_ts, fmt_value};
 
 /// Write matching series in `[mint, maxt]` as OpenMetrics text with timestamps, grouped
 /// by metric name (as OpenMetrics requires). Staleness markers are not samples and are
