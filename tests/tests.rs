@@ -1,9 +1,59 @@
 //! End-to-end tests of the `meshscope` binary across parts.
+#![allow(clippy::unwrap_used)] // a test crate: failures should panic with the error
 
 use std::process::Command;
 
 fn meshscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_meshscope"))
+}
+
+/// Three hours of a 9-node mesh at 60 s, written to `dest_flag` `dest`.
+fn simulate_history(dest_flag: &str, dest: &std::path::Path) {
+    let st = meshscope()
+        .args([
+            "simulate",
+            "--nodes",
+            "9",
+            "--seed",
+            "4",
+            "--history",
+            "3h",
+            "--history-step",
+            "60s",
+            dest_flag,
+        ])
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// The `up` lines of one node in a store's dump.
+fn dumped_up(store: &std::path::Path, node: &str) -> Vec<String> {
+    let out = meshscope()
+        .args([
+            "tsdb",
+            "dump",
+            "--match",
+            &format!("up{{node=\"{node}\"}}"),
+            "--match",
+            "up{role=\"kafka\"}",
+            "--storage.tsdb.path",
+        ])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let dump = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        dump.matches("# EOF").count(),
+        1,
+        "one # EOF however many --match"
+    );
+    dump.lines()
+        .filter(|l| l.starts_with("up{"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -46,23 +96,7 @@ fn check_metrics_exit_codes_and_positions() {
 fn simulated_history_imports_and_dumps_back() {
     let d = tempfile::tempdir().unwrap();
     let om = d.path().join("h.om");
-    let st = meshscope()
-        .args([
-            "simulate",
-            "--nodes",
-            "9",
-            "--seed",
-            "4",
-            "--history",
-            "3h",
-            "--history-step",
-            "60s",
-            "--history-out",
-        ])
-        .arg(&om)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    simulate_history("--history-out", &om);
     let store = d.path().join("store");
     let out = meshscope()
         .args(["tsdb", "import", "openmetrics"])
@@ -74,42 +108,17 @@ fn simulated_history_imports_and_dumps_back() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("Imported"));
 
-    let out = meshscope()
-        .args([
-            "tsdb",
-            "dump",
-            "--match",
-            "up{node=\"kafka-0\"}",
-            "--storage.tsdb.path",
-        ])
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let dump = String::from_utf8_lossy(&out.stdout);
-    let ups: Vec<&str> = dump.lines().filter(|l| l.starts_with("up{")).collect();
+    // kafka-0 is matched by both selectors and is printed once.
+    let ups = dumped_up(&store, "kafka-0");
     assert_eq!(ups.len(), 181, "3h at 60s, both ends included");
     assert!(ups[0].contains("role=\"kafka\""));
 
-    // The same history written straight into a store holds the same samples.
+    // The same history written straight into a store has the same series and count.
     let direct = d.path().join("direct");
-    let st = meshscope()
-        .args([
-            "simulate",
-            "--nodes",
-            "9",
-            "--seed",
-            "4",
-            "--history",
-            "3h",
-            "--history-step",
-            "60s",
-            "--storage.tsdb.path",
-        ])
-        .arg(&direct)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    simulate_history("--storage.tsdb.path", &direct);
+    let direct_ups = dumped_up(&direct, "kafka-0");
+    assert_eq!(direct_ups.len(), 181);
+    assert_eq!(direct_ups[0].split(' ').next(), ups[0].split(' ').next());
     let a = meshscope()
         .args(["tsdb", "analyze", "--storage.tsdb.path"])
         .arg(&direct)

@@ -108,12 +108,7 @@ pub fn write_history(
         writeln!(w, "# TYPE {name} unknown")?;
         for (i, node) in mesh.nodes.iter().enumerate() {
             let target = |labels: &[(&'static str, String)]| {
-                let mut l: Vec<(&str, String)> =
-                    labels.iter().map(|(k, v)| (*k, v.clone())).collect();
-                l.push(("instance", node.name.clone()));
-                l.push(("job", JOB.into()));
-                l.push(("node", node.name.clone()));
-                l.push(("role", node.role.into()));
+                let mut l = target_labels(node, labels.to_vec());
                 l.sort();
                 l
             };
@@ -170,6 +165,18 @@ pub fn write_history(
     Ok(written)
 }
 
+/// The labels a scrape of the simulator adds to a node's series (from its file_sd entry).
+fn target_labels(
+    node: &model::Node,
+    mut l: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    l.push(("instance", node.name.clone()));
+    l.push(("job", JOB.into()));
+    l.push(("node", node.name.clone()));
+    l.push(("role", node.role.into()));
+    l
+}
+
 /// Every sample of every node at time `t` with the scrape's target labels, in time
 /// order of the caller's loop (for writing history straight into a store).
 pub fn snapshot(
@@ -179,13 +186,7 @@ pub fn snapshot(
     mut f: impl FnMut(&str, Vec<(&'static str, String)>, f64),
 ) {
     for (i, node) in mesh.nodes.iter().enumerate() {
-        let tl = |mut l: Vec<(&'static str, String)>| {
-            l.push(("instance", node.name.clone()));
-            l.push(("job", JOB.into()));
-            l.push(("node", node.name.clone()));
-            l.push(("role", node.role.into()));
-            l
-        };
+        let tl = |l| target_labels(node, l);
         let down = mesh.is_down(i, t);
         f("up", tl(vec![]), if down { 0.0 } else { 1.0 });
         if down {

@@ -72,17 +72,14 @@ pub fn run(cmd: TsdbCommand) -> anyhow::Result<ExitCode> {
             let db = open(&a.store)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            if a.matchers.is_empty() {
-                tools::dump(&db, &[], a.min_time, a.max_time, &mut out)?;
-            } else {
-                // Several selectors: dump each; a series matched twice is printed twice,
-                // so reject overlapping selectors up front is not attempted here.
-                for m in &a.matchers {
-                    let ms = labels::parse_selector(m)
-                        .map_err(|e| anyhow::anyhow!("--match {m:?}: {e}"))?;
-                    tools::dump(&db, &ms, a.min_time, a.max_time, &mut out)?;
-                }
-            }
+            let selectors = a
+                .matchers
+                .iter()
+                .map(|m| {
+                    labels::parse_selector(m).map_err(|e| anyhow::anyhow!("--match {m:?}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            tools::dump(&db, &selectors, a.min_time, a.max_time, &mut out)?;
         }
         TsdbCommand::Analyze(a) => {
             let db = open(&a)?;

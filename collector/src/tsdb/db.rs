@@ -126,7 +126,7 @@ impl Db {
             }
         }
         blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-        // Blocks replaced by a compaction whose sources were not yet deleted.
+        // Blocks a finished compaction replaced but did not get to delete.
         let replaced: std::collections::HashSet<String> = blocks
             .iter()
             .filter(|b| b.meta.compaction.level > 1)
@@ -140,7 +140,7 @@ impl Db {
             })
             .collect();
         blocks.retain(|b| {
-            if replaced.contains(&b.meta.ulid) && b.meta.compaction.sources.len() == 1 {
+            if replaced.contains(&b.meta.ulid) {
                 let _ = fs::remove_dir_all(b.dir());
                 false
             } else {

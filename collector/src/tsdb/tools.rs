@@ -24,26 +24,31 @@ pub enum ToolError {
 
 use crate::exposition::write::{escape_label_value as escape, fmt_timestamp as fmt_ts, fmt_value};
 
-/// Write matching series in `[mint, maxt]` as OpenMetrics text with timestamps, grouped
-/// by metric name (as OpenMetrics requires). Staleness markers are not samples and are
-/// left out. Returns the number of samples written.
+/// Write series matching any of the selectors (each a list of matchers; none = every
+/// series) in `[mint, maxt]` as OpenMetrics text with timestamps, grouped by metric name
+/// (as OpenMetrics requires), each series once. Staleness markers are not samples and
+/// are left out. Returns the number of samples written.
 pub fn dump(
     db: &Db,
-    matchers: &[Matcher],
+    selectors: &[Vec<Matcher>],
     mint: i64,
     maxt: i64,
     w: &mut dyn Write,
 ) -> io::Result<u64> {
-    let all = [
+    let all = vec![
         Matcher::new(super::labels::MatchOp::Regex, "__name__", ".+").map_err(io::Error::other)?,
     ];
-    let ms = if matchers.is_empty() {
-        &all[..]
+    let selectors: &[Vec<Matcher>] = if selectors.is_empty() {
+        std::slice::from_ref(&all)
     } else {
-        matchers
+        selectors
     };
-    let mut labels = db.series(ms, mint, maxt);
+    let mut labels: Vec<Labels> = selectors
+        .iter()
+        .flat_map(|ms| db.series(ms, mint, maxt))
+        .collect();
     labels.sort_by(|a, b| a.name().cmp(&b.name()).then_with(|| a.cmp(b)));
+    labels.dedup();
     let mut n = 0u64;
     let mut out = io::BufWriter::with_capacity(1 << 20, w);
     for l in labels {
