@@ -1,0 +1,158 @@
+//! Where each key path of a YAML document stands (line and column), so that errors found
+//! after decoding (`scrape_timeout` greater than `scrape_interval`, a duplicate job name)
+//! can still point at the file position, as decoding errors do.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// Key paths (`scrape_configs[1].scrape_timeout`) to 1-based (line, column) of their value.
+#[derive(Debug, Default)]
+pub struct Locations {
+    map: HashMap<String, (usize, usize)>,
+}
+
+impl Locations {
+    /// Index a document; a document the YAML parser rejects gives an empty index (the
+    /// decoder reports that error with its own position).
+    pub fn index(text: &str) -> Locations {
+        let mut rx = Receiver::default();
+        let mut p = Parser::new_from_str(text);
+        if p.load(&mut rx, false).is_err() {
+            return Locations::default();
+        }
+        Locations { map: rx.map }
+    }
+
+    /// The position of `path`, or of its nearest ancestor that has one.
+    pub fn find(&self, path: &str) -> Option<(usize, usize)> {
+        let mut p = path;
+        loop {
+            if let Some(pos) = self.map.get(p) {
+                return Some(*pos);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+}
+
+enum Frame {
+    /// A mapping: the key being read, or `None` while waiting for one.
+    Map(Option<String>),
+    /// A sequence and the index of its next item.
+    Seq(usize),
+}
+
+#[derive(Default)]
+struct Receiver {
+    map: HashMap<String, (usize, usize)>,
+    stack: Vec<(String, Frame)>,
+}
+
+impl Receiver {
+    /// The path of the value about to start, and whether it is a mapping key.
+    fn next_path(&mut self) -> Option<(String, bool)> {
+        let (base, frame) = self.stack.last_mut()?;
+        Some(match frame {
+            Frame::Map(None) => (String::new(), true),
+            Frame::Map(Some(k)) => {
+                let p = if base.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{base}.{k}")
+                };
+                (p, false)
+            }
+            Frame::Seq(i) => {
+                let p = format!("{base}[{i}]");
+                *i += 1;
+                (p, false)
+            }
+        })
+    }
+
+    /// A value finished: the enclosing mapping waits for its next key.
+    fn value_done(&mut self) {
+        if let Some((_, Frame::Map(k))) = self.stack.last_mut() {
+            *k = None;
+        }
+    }
+}
+
+impl MarkedEventReceiver for Receiver {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let pos = (mark.line(), mark.col() + 1);
+        match ev {
+            Event::Scalar(s, ..) => match self.next_path() {
+                Some((_, true)) => {
+                    if let Some((base, Frame::Map(k))) = self.stack.last_mut() {
+                        // A mapping is located at its first key (the parser marks
+                        // block mappings at the first `:`).
+                        if !base.is_empty() && !self.map.contains_key(base.as_str()) {
+                            self.map.insert(base.clone(), pos);
+                        }
+                        *k = Some(s);
+                    }
+                }
+                Some((p, false)) => {
+                    self.map.insert(p, pos);
+                    self.value_done();
+                }
+                None => {}
+            },
+            Event::Alias(_) => {
+                if let Some((p, false)) = self.next_path() {
+                    self.map.insert(p, pos);
+                    self.value_done();
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let is_map = matches!(ev, Event::MappingStart(..));
+                let path = match self.next_path() {
+                    Some((p, false)) => {
+                        if !is_map {
+                            self.map.insert(p.clone(), pos);
+                        }
+                        p
+                    }
+                    // A complex mapping key: index nothing under it.
+                    Some((_, true)) => "\u{0}".into(),
+                    None => String::new(),
+                };
+                let frame = if is_map {
+                    Frame::Map(None)
+                } else {
+                    Frame::Seq(0)
+                };
+                self.stack.push((path, frame));
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_point_at_values() {
+        let doc = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [x, y]\n  - job_name: b\n";
+        let l = Locations::index(doc);
+        assert_eq!(l.find("global.scrape_interval"), Some((2, 20)));
+        assert_eq!(l.find("scrape_configs[0].job_name"), Some((4, 15)));
+        assert_eq!(l.find("scrape_configs[1].job_name"), Some((7, 15)));
+        assert_eq!(
+            l.find("scrape_configs[0].static_configs[0].targets[1]"),
+            Some((6, 22))
+        );
+        // Missing keys fall back to their nearest ancestor.
+        assert_eq!(l.find("scrape_configs[1].scrape_timeout"), Some((7, 5)));
+    }
+}
