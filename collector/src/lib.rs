@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod exposition;
+pub mod scrape;
 pub mod tsdb;

@@ -1,0 +1,203 @@
+//! Target discovery: `static_configs`, and `file_sd_configs` re-read on every change of
+//! the files (watched with `notify`) and at least every `refresh_interval`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::target::TargetGroup;
+use crate::config::relabel::LabelMap;
+use crate::config::{is_valid_label_name, StaticConfig};
+
+/// Where a provider sends its groups.
+pub struct Sink {
+    pub job: String,
+    pub provider: String,
+    pub tx: mpsc::UnboundedSender<Update>,
+    pub read_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// New groups from one provider of one job.
+#[derive(Debug)]
+pub struct Update {
+    pub job: String,
+    pub provider: String,
+    pub groups: Vec<TargetGroup>,
+}
+
+pub fn static_groups(statics: &[StaticConfig]) -> Vec<TargetGroup> {
+    statics
+        .iter()
+        .enumerate()
+        .map(|(i, s)| TargetGroup {
+            source: format!("static/{i}"),
+            targets: s
+                .targets
+                .iter()
+                .map(|t| LabelMap::from([("__address__".to_string(), t.clone())]))
+                .collect(),
+            labels: s.labels.clone(),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// Read one SD file into groups (JSON for `.json`, YAML otherwise).
+pub fn read_sd_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let groups: Vec<FileGroup> = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?
+    } else if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| {
+            let pos = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            format!("{}{pos}: {e}", path.display())
+        })?
+    };
+    let file = path.display().to_string();
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut labels = g.labels.unwrap_or_default();
+            if let Some(bad) = labels.keys().find(|n| !is_valid_label_name(n)) {
+                return Err(format!(
+                    "{file}: group {i}: {bad:?} is not a valid label name"
+                ));
+            }
+            for t in &g.targets {
+                crate::config::check_address(t).map_err(|e| format!("{file}: group {i}: {e}"))?;
+            }
+            labels.insert("__meta_filepath".into(), file.clone());
+            Ok(TargetGroup {
+                source: format!("{file}:{i}"),
+                targets: g
+                    .targets
+                    .into_iter()
+                    .map(|t| LabelMap::from([("__address__".to_string(), t)]))
+                    .collect(),
+                labels,
+            })
+        })
+        .collect()
+}
+
+/// The files a set of patterns names now.
+fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        let s = p.to_string_lossy();
+        match glob::glob(&s) {
+            Ok(paths) => out.extend(paths.flatten()),
+            Err(e) => tracing::warn!(pattern = %s, error = %e, "Invalid file_sd pattern"),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Run one `file_sd_configs` entry until cancelled, sending the groups of all its files
+/// whenever they change. A file that fails to parse keeps its last good groups.
+pub async fn run_file_sd(
+    patterns: Vec<PathBuf>,
+    refresh: Duration,
+    sink: Sink,
+    stop: CancellationToken,
+) {
+    let Sink {
+        job,
+        provider,
+        tx,
+        read_errors,
+    } = sink;
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
+    let watcher = {
+        use notify::Watcher;
+        let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = ev_tx.send(());
+            }
+        });
+        match w {
+            Ok(mut w) => {
+                let mut dirs: Vec<PathBuf> = patterns
+                    .iter()
+                    .filter_map(|p| p.parent().map(Path::to_path_buf))
+                    .collect();
+                dirs.sort();
+                dirs.dedup();
+                for d in dirs {
+                    if let Err(e) = w.watch(&d, notify::RecursiveMode::NonRecursive) {
+                        tracing::warn!(dir = %d.display(), error = %e, "Cannot watch a file_sd directory; relying on refresh_interval");
+                    }
+                }
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot watch files; relying on refresh_interval");
+                None
+            }
+        }
+    };
+    let mut last_good: HashMap<PathBuf, Vec<TargetGroup>> = HashMap::new();
+    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    let refresh = refresh.max(Duration::from_millis(100));
+    loop {
+        let files = expand(&patterns);
+        last_good.retain(|p, _| files.contains(p));
+        for f in &files {
+            match read_sd_file(f) {
+                Ok(g) => {
+                    last_good.insert(f.clone(), g);
+                }
+                Err(e) => {
+                    read_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(job = %job, error = %e, "Reading a file_sd file failed; keeping its last good targets");
+                }
+            }
+        }
+        let mut groups: Vec<TargetGroup> = files
+            .iter()
+            .filter_map(|f| last_good.get(f))
+            .flatten()
+            .cloned()
+            .collect();
+        groups.sort_by(|a, b| a.source.cmp(&b.source));
+        if last_sent.as_ref() != Some(&groups) {
+            last_sent = Some(groups.clone());
+            let _ = tx.send(Update {
+                job: job.clone(),
+                provider: provider.clone(),
+                groups,
+            });
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(refresh) => {}
+            Some(()) = ev_rx.recv() => {
+                // Let a writer finish, and fold a burst of events into one read.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while ev_rx.try_recv().is_ok() {}
+            }
+        }
+    }
+    drop(watcher);
+}

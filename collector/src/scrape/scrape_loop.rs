@@ -1,0 +1,440 @@
+//! One target's scrape loop: fetch on a fixed schedule, parse, label, check limits and
+//! append the whole body in one transaction (or nothing of it), then the report series
+//! and staleness markers.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::http::Client;
+use super::target::{Health, Target};
+use super::ScrapeStats;
+use crate::config::relabel::{self, LabelMap};
+use crate::config::ScrapeConfig;
+use crate::exposition::{Event, Format, Parser};
+use crate::tsdb::chunk::stale_nan;
+use crate::tsdb::head::SeriesHandle;
+use crate::tsdb::{Db, Labels};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What the per-target cache knows about a series seen in an earlier scrape, keyed by
+/// its raw `name{labels}` bytes: no label parsing, relabelling or hashing on a hit.
+enum Cached {
+    Series {
+        handle: SeriesHandle,
+        last_iter: u64,
+    },
+    /// Dropped by `metric_relabel_configs`.
+    Dropped { last_iter: u64 },
+}
+
+impl Cached {
+    fn touch(&mut self, iter: u64) {
+        match self {
+            Cached::Series { last_iter, .. } | Cached::Dropped { last_iter } => *last_iter = iter,
+        }
+    }
+    fn last_iter(&self) -> u64 {
+        match self {
+            Cached::Series { last_iter, .. } | Cached::Dropped { last_iter } => *last_iter,
+        }
+    }
+}
+
+/// Appends waiting for the scrape's commit.
+pub type Pending = Vec<(SeriesHandle, i64, f64)>;
+
+/// The counts a successful scrape reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub scraped: u64,
+    pub post_relabel: u64,
+    pub series_added: u64,
+    pub stale_markers: u64,
+}
+
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+pub struct ScrapeLoop {
+    db: Arc<Db>,
+    pub target: Arc<Target>,
+    cfg: Arc<ScrapeConfig>,
+    client: Client,
+    stats: Arc<ScrapeStats>,
+    cache: HashMap<Box<[u8]>, Cached>,
+    /// Series (by handle identity) appended without an explicit timestamp in the last
+    /// successful scrape: they get a staleness marker when they vanish.
+    prev: HashMap<usize, SeriesHandle>,
+    report: Vec<SeriesHandle>,
+    buf: Vec<u8>,
+    iter: u64,
+}
+
+fn key(h: &SeriesHandle) -> usize {
+    Arc::as_ptr(h) as *const () as usize
+}
+
+impl ScrapeLoop {
+    pub fn new(
+        db: Arc<Db>,
+        target: Arc<Target>,
+        cfg: Arc<ScrapeConfig>,
+        client: Client,
+        stats: Arc<ScrapeStats>,
+    ) -> ScrapeLoop {
+        let mut app = db.appender();
+        let report = REPORT_NAMES
+            .iter()
+            .map(|n| {
+                let mut l = target.labels.clone();
+                l.push(("__name__".into(), (*n).into()));
+                app.series(&Labels::from_pairs(l))
+            })
+            .collect();
+        drop(app);
+        ScrapeLoop {
+            db,
+            target,
+            cfg,
+            client,
+            stats,
+            cache: HashMap::new(),
+            prev: HashMap::new(),
+            report,
+            buf: Vec::new(),
+            iter: 0,
+        }
+    }
+
+    /// The start offset within the interval, from a hash of the target, so that targets
+    /// spread evenly and each one's timestamps are periodic (and stay so across restarts).
+    pub fn first_scrape_at(&self, now_ms: i64) -> i64 {
+        let iv = self.target.interval.0.max(1);
+        let offset = (self.target.hash % iv as u64) as i64;
+        let base = now_ms - now_ms.rem_euclid(iv) + offset;
+        if base < now_ms {
+            base + iv
+        } else {
+            base
+        }
+    }
+
+    /// Run until `stop`; then, if `stale` says so (the target went away), mark every
+    /// series of the target stale.
+    pub async fn run(mut self, stop: CancellationToken, stale: Arc<std::sync::atomic::AtomicBool>) {
+        let iv = self.target.interval.as_std().max(Duration::from_millis(1));
+        let wall_now = now_ms();
+        let first = self.first_scrape_at(wall_now);
+        let anchor_instant = Instant::now() + Duration::from_millis((first - wall_now) as u64);
+        let mut ticker = tokio::time::interval_at(anchor_instant.into(), iv);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let tick = tokio::select! {
+                _ = stop.cancelled() => break,
+                t = ticker.tick() => t,
+            };
+            // The scheduled time, in wall-clock terms: periodic timestamps compress well.
+            let ts = first
+                + tick
+                    .into_std()
+                    .saturating_duration_since(anchor_instant)
+                    .as_millis() as i64;
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.scrape_once(ts) => {}
+            }
+        }
+        if stale.load(Ordering::Relaxed) {
+            self.mark_all_stale(now_ms());
+        }
+    }
+
+    /// One scrape at timestamp `ts` (ms): fetch, ingest, report.
+    pub async fn scrape_once(&mut self, ts: i64) {
+        let start = Instant::now();
+        let mut buf = std::mem::take(&mut self.buf);
+        let fetched = self
+            .client
+            .fetch(
+                &self.target.url,
+                self.target.timeout.as_std(),
+                self.cfg.body_size_limit.0,
+                &mut buf,
+            )
+            .await;
+        let result = match fetched {
+            Ok(ct) => self.ingest(&buf, Format::from_content_type(&ct), ts),
+            Err(e) => Err(e),
+        };
+        // Keep a buffer for the next scrape, but not a huge one.
+        if buf.capacity() <= 64 << 20 {
+            self.buf = buf;
+        }
+        let dur = start.elapsed().as_secs_f64();
+        self.stats.observe(dur);
+        self.finish(ts, dur, result);
+    }
+
+    fn finish(&mut self, ts: i64, dur: f64, result: Result<(Ingested, Pending), String>) {
+        let (up, counts, err) = match result {
+            Ok((c, pending)) => {
+                let mut app = self.db.appender();
+                for (h, t, v) in &pending {
+                    app.add(h, *t, *v);
+                }
+                self.add_report(&mut app, ts, 1.0, dur, &c);
+                match app.commit() {
+                    Ok(_) => (true, c, String::new()),
+                    Err(e) => {
+                        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                        (false, c, format!("storing the samples failed: {e}"))
+                    }
+                }
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                // Nothing of the body is kept; what the last good scrape had goes stale.
+                let mut app = self.db.appender();
+                let prev = std::mem::take(&mut self.prev);
+                for h in prev.values() {
+                    app.add(h, ts, stale_nan());
+                }
+                let c = Ingested {
+                    stale_markers: prev.len() as u64,
+                    ..Ingested::default()
+                };
+                self.add_report(&mut app, ts, 0.0, dur, &c);
+                if let Err(se) = app.commit() {
+                    tracing::warn!(target = %self.target.url, error = %se, "Storing the report series failed");
+                }
+                tracing::debug!(target = %self.target.url, error = %e, "Scrape failed");
+                (false, c, e)
+            }
+        };
+        self.stats.scrapes.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .samples_scraped
+            .fetch_add(counts.scraped, Ordering::Relaxed);
+        let mut st = self.target.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.health = if up { Health::Up } else { Health::Down };
+        st.last_error = err;
+        st.last_scrape_ms = ts;
+        st.last_duration_s = dur;
+        st.last_samples = counts.scraped;
+    }
+
+    fn add_report(
+        &self,
+        app: &mut crate::tsdb::Appender<'_>,
+        ts: i64,
+        up: f64,
+        dur: f64,
+        c: &Ingested,
+    ) {
+        let vals = [
+            up,
+            dur,
+            c.scraped as f64,
+            c.post_relabel as f64,
+            c.series_added as f64,
+        ];
+        for (h, v) in self.report.iter().zip(vals) {
+            app.add(h, ts, v);
+        }
+    }
+
+    /// Parse a whole body into pending appends; any error rejects all of it.
+    pub fn ingest(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        ts: i64,
+    ) -> Result<(Ingested, Pending), String> {
+        self.iter += 1;
+        let iter = self.iter;
+        let mut c = Ingested::default();
+        let mut pending: Vec<(SeriesHandle, i64, f64)> = Vec::with_capacity(self.prev.len() + 16);
+        let mut cur: HashMap<usize, SeriesHandle> = HashMap::with_capacity(self.prev.len());
+        let mut new_keys: Vec<Box<[u8]>> = Vec::new();
+        let honor_ts = self.cfg.honor_timestamps;
+        let mut p = Parser::new(body, format);
+        let result = loop {
+            let ev = match p.next() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(format!("parse error at {e}")),
+            };
+            let Event::Sample(s) = ev else { continue };
+            c.scraped += 1;
+            let (t, explicit) = match s.timestamp_ms {
+                Some(t) if honor_ts => (t, true),
+                _ => (ts, false),
+            };
+            let handle = match self.cache.get_mut(s.series) {
+                Some(entry) => {
+                    entry.touch(iter);
+                    match entry {
+                        Cached::Series { handle, .. } => Some(handle.clone()),
+                        Cached::Dropped { .. } => None,
+                    }
+                }
+                None => {
+                    let labels = match self.sample_labels(&s) {
+                        Ok(l) => l,
+                        Err(e) => break Err(e),
+                    };
+                    let entry = match labels {
+                        Some(l) => {
+                            c.series_added += 1;
+                            let h = self.db.appender().series(&l);
+                            Cached::Series {
+                                handle: h,
+                                last_iter: iter,
+                            }
+                        }
+                        None => Cached::Dropped { last_iter: iter },
+                    };
+                    let h = match &entry {
+                        Cached::Series { handle, .. } => Some(handle.clone()),
+                        Cached::Dropped { .. } => None,
+                    };
+                    new_keys.push(s.series.into());
+                    self.cache.insert(s.series.into(), entry);
+                    h
+                }
+            };
+            let Some(h) = handle else { continue };
+            c.post_relabel += 1;
+            if !explicit {
+                cur.insert(key(&h), h.clone());
+            }
+            pending.push((h, t, s.value));
+        };
+        let result = result.and_then(|()| {
+            let limit = self.cfg.sample_limit;
+            if limit > 0 && c.post_relabel > limit {
+                Err(format!(
+                    "sample_limit exceeded: {} samples after relabelling, the limit is {limit}",
+                    c.post_relabel
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            // Forget what this failed body taught the cache: nothing of it was stored.
+            for k in new_keys {
+                self.cache.remove(&k);
+            }
+            return Err(e);
+        }
+        for (k, h) in &self.prev {
+            if !cur.contains_key(k) {
+                pending.push((h.clone(), ts, stale_nan()));
+                c.stale_markers += 1;
+            }
+        }
+        self.prev = cur;
+        // Drop cache entries for series gone for two scrapes.
+        if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter % 16 == 0 {
+            self.cache.retain(|_, e| e.last_iter() + 2 > iter);
+        }
+        Ok((c, pending))
+    }
+
+    /// The labels of a new series: exposition labels, target labels (honor_labels /
+    /// `exported_`), metric relabelling and the label limits. `None` = dropped.
+    fn sample_labels(&self, s: &crate::exposition::Sample<'_>) -> Result<Option<Labels>, String> {
+        let mut lm = LabelMap::new();
+        lm.insert("__name__".into(), s.name.to_string());
+        for (n, v) in s.labels() {
+            if n == "__name__" {
+                continue;
+            }
+            if lm.insert(n.to_string(), v.into_owned()).is_some() {
+                return Err(format!(
+                    "label {n:?} appears twice in series {}",
+                    String::from_utf8_lossy(s.series)
+                ));
+            }
+        }
+        for (n, v) in &self.target.labels {
+            if self.cfg.honor_labels {
+                lm.entry(n.clone()).or_insert_with(|| v.clone());
+            } else {
+                if let Some(old) = lm.remove(n) {
+                    let mut name = format!("exported_{n}");
+                    while lm.contains_key(&name) {
+                        name = format!("exported_{name}");
+                    }
+                    lm.insert(name, old);
+                }
+                lm.insert(n.clone(), v.clone());
+            }
+        }
+        lm.retain(|_, v| !v.is_empty());
+        if !relabel::process(&mut lm, &self.cfg.metric_relabel_configs) {
+            return Ok(None);
+        }
+        let name = lm.get("__name__").cloned().unwrap_or_default();
+        if name.is_empty() {
+            return Err(format!(
+                "series {} has no metric name after relabelling",
+                String::from_utf8_lossy(s.series)
+            ));
+        }
+        let cfg = &self.cfg;
+        if cfg.label_limit > 0 && lm.len() as u64 > cfg.label_limit {
+            return Err(format!(
+                "label_limit exceeded (metric: {:.50}, number of labels: {}, limit: {})",
+                name,
+                lm.len(),
+                cfg.label_limit
+            ));
+        }
+        for (n, v) in &lm {
+            if cfg.label_name_length_limit > 0 && n.len() as u64 > cfg.label_name_length_limit {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {name:.50}, label name: {n:.50}, length: {}, limit: {})",
+                    n.len(),
+                    cfg.label_name_length_limit
+                ));
+            }
+            if cfg.label_value_length_limit > 0 && v.len() as u64 > cfg.label_value_length_limit {
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {name:.50}, label name: {n:.50}, value: {v:.50}, length: {}, limit: {})",
+                    v.len(),
+                    cfg.label_value_length_limit
+                ));
+            }
+        }
+        Ok(Some(Labels::from_pairs(lm)))
+    }
+
+    /// Staleness markers for every series of the target (it went away).
+    pub fn mark_all_stale(&mut self, ts: i64) {
+        let mut app = self.db.appender();
+        for h in self.prev.values().chain(self.report.iter()) {
+            app.add(h, ts, stale_nan());
+        }
+        self.prev.clear();
+        if let Err(e) = app.commit() {
+            tracing::warn!(target = %self.target.url, error = %e, "Storing staleness markers failed");
+        }
+    }
+}
