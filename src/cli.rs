@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
+mod collect;
 mod simulate;
 mod tsdb;
 
@@ -28,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scrape the configured targets into the embedded store and serve them.
+    Collect(collect::CollectArgs),
     /// Check configuration files and exposition bodies without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -42,6 +45,15 @@ pub enum Command {
 pub enum CheckCommand {
     /// Check an exposition body (like `promtool check metrics`): exit 0 if valid, 1 if not.
     Metrics(CheckMetrics),
+    /// Check configuration files (like `promtool check config`): exit 0 if all are valid.
+    Config(CheckConfig),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfig {
+    /// The configuration files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,12 +92,15 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Collect(args) => collect::run(args),
         Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
+        Command::Check(CheckCommand::Config(args)) => check::config(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),
     }

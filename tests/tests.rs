@@ -126,3 +126,6 @@ fn simulated_history_imports_and_dumps_back() {
         .unwrap();
     assert!(String::from_utf8_lossy(&a.stdout).contains("bytes per sample"));
 }
+
+mod collect;
+mod faults;

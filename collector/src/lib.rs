@@ -4,4 +4,5 @@
 pub mod config;
 pub mod exposition;
 pub mod scrape;
+pub mod server;
 pub mod tsdb;

@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use meshscope_collector::exposition::{self, Format};
 
-use super::{read_input, CheckMetrics, ExpositionFormat};
+use meshscope_collector::config;
+use meshscope_collector::scrape::discovery;
+
+use super::{read_input, CheckConfig, CheckMetrics, ExpositionFormat};
 
 pub fn metrics(args: &CheckMetrics) -> anyhow::Result<ExitCode> {
     let body = read_input(args.file.as_ref())?;
@@ -25,5 +28,71 @@ pub fn metrics(args: &CheckMetrics) -> anyhow::Result<ExitCode> {
             println!("{name}:{}:{}: {}", e.line, e.column, e.message);
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// Like `promtool check config`: the file, the files it names (credentials, TLS files,
+/// file_sd files that exist now), one verdict per file.
+pub fn config(args: &CheckConfig) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    for f in &args.files {
+        println!("Checking {}", f.display());
+        match check_one(f) {
+            Ok(notes) => {
+                for n in notes {
+                    println!("  {n}");
+                }
+                println!("  SUCCESS: {} is a valid configuration", f.display());
+            }
+            Err(errors) => {
+                ok = false;
+                for e in errors {
+                    println!("  FAILED: {e}");
+                }
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn check_one(f: &std::path::Path) -> Result<Vec<String>, Vec<String>> {
+    let cfg = config::load_file(f).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    for (key, p) in cfg.referenced_files() {
+        if let Err(e) = std::fs::metadata(&p) {
+            errors.push(format!("{key}: {}: {e}", p.display()));
+        }
+    }
+    for sc in &cfg.scrape_configs {
+        for fsd in &sc.file_sd_configs {
+            for pat in &fsd.files {
+                let full = cfg.resolve(pat);
+                let paths: Vec<_> = glob::glob(&full.to_string_lossy())
+                    .map(|g| g.flatten().collect())
+                    .unwrap_or_default();
+                if paths.is_empty() {
+                    notes.push(format!(
+                        "WARNING: job {:?}: file_sd pattern {} matches no file yet",
+                        sc.job_name,
+                        full.display()
+                    ));
+                }
+                for p in paths {
+                    if let Err(e) = discovery::read_sd_file(&p) {
+                        errors.push(format!("job {:?}: {e}", sc.job_name));
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(notes)
+    } else {
+        Err(errors)
     }
 }

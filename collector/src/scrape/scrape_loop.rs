@@ -351,7 +351,7 @@ impl ScrapeLoop {
         }
         self.prev = cur;
         // Drop cache entries for series gone for two scrapes.
-        if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter % 16 == 0 {
+        if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter.is_multiple_of(16) {
             self.cache.retain(|_, e| e.last_iter() + 2 > iter);
         }
         Ok((c, pending))

@@ -52,6 +52,8 @@ pub enum DbError {
     },
     #[error("writing the WAL failed, ingestion is stopped until it succeeds: {0}")]
     Wal(std::io::Error),
+    #[error("the store in {0} is in use by another process (its lock file is held); stop that process first")]
+    Locked(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
@@ -94,6 +96,7 @@ pub struct Db {
     maintenance: Mutex<()>,
     pub stats: DbStats,
     wal_failing: AtomicBool,
+    _lock: fs::File,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -104,6 +107,20 @@ impl Db {
     /// Open (or create) the store in `dir`: load blocks, replay the WAL.
     pub fn open(dir: &Path, opts: Options) -> Result<Db, DbError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // One process per store: a second writer would interleave WAL records. The lock
+        // goes with the process, so a `kill -9` leaves nothing to clean up.
+        let lock_path = dir.join("lock");
+        let lock_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(DbError::Locked(dir.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
         let blocks_dir = dir.join("blocks");
         fs::create_dir_all(&blocks_dir).map_err(io_err(&blocks_dir))?;
         let mut blocks = Vec::new();
@@ -196,6 +213,7 @@ impl Db {
             maintenance: Mutex::new(()),
             stats: DbStats::default(),
             wal_failing: AtomicBool::new(false),
+            _lock: lock_file,
         };
         db.stats
             .wal_truncated_bytes

@@ -136,3 +136,14 @@ fn out_of_order_samples_are_counted() {
     );
     assert_eq!(db.stats.rejected_out_of_order.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_second_open_of_a_live_store_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts()).unwrap();
+    let e = Db::open(d.path(), opts()).err().unwrap();
+    assert!(matches!(e, DbError::Locked(_)), "{e}");
+    assert!(e.to_string().contains("in use by another process"));
+    drop(db);
+    Db::open(d.path(), opts()).unwrap();
+}
