@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::collect::{dump, get, start_collector, wait_for};
 
 fn respond(mut s: TcpStream) {
-    let mut path = String::new();
+    let path;
     {
         let mut r = BufReader::new(s.try_clone().unwrap());
         let mut line = String::new();
