@@ -129,3 +129,4 @@ fn simulated_history_imports_and_dumps_back() {
 
 mod collect;
 mod faults;
+mod real;
