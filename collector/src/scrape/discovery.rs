@@ -57,13 +57,18 @@ struct FileGroup {
 /// Read one SD file into groups (JSON for `.json`, YAML otherwise).
 pub fn read_sd_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_sd(path, &text)
+}
+
+/// Parse the text of an SD file named `path`.
+pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
     let groups: Vec<FileGroup> = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text)
             .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?
     } else if text.trim().is_empty() {
         Vec::new()
     } else {
-        serde_yaml::from_str(&text).map_err(|e| {
+        serde_yaml::from_str(text).map_err(|e| {
             let pos = e
                 .location()
                 .map(|l| format!(":{}:{}", l.line(), l.column()))

@@ -25,10 +25,19 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Start a new byte. Growing by 32 bytes rather than doubling keeps the open chunk
+    /// of each head series close to its size (a chunk ends near 150 to 250 bytes).
+    fn new_byte(&mut self) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact(32);
+        }
+        self.bytes.push(0);
+        self.free = 8;
+    }
+
     fn bit(&mut self, b: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
+            self.new_byte();
         }
         self.free -= 1;
         if b {
@@ -42,8 +51,7 @@ impl BitWriter {
         let mut n = n;
         while n > 0 {
             if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
+                self.new_byte();
             }
             let take = n.min(self.free);
             let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;

@@ -169,11 +169,51 @@ impl MemSeries {
 
 pub type SeriesHandle = Arc<Mutex<MemSeries>>;
 
+/// The series of one label hash: almost always one, so no allocation for it.
+enum Refs {
+    One(SeriesRef),
+    Many(Vec<SeriesRef>),
+}
+
+impl Refs {
+    fn as_slice(&self) -> &[SeriesRef] {
+        match self {
+            Refs::One(r) => std::slice::from_ref(r),
+            Refs::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, r: SeriesRef) {
+        match self {
+            Refs::One(a) => *self = Refs::Many(vec![*a, r]),
+            Refs::Many(v) => v.push(r),
+        }
+    }
+
+    /// Remove `r`; `true` when none are left.
+    fn remove(&mut self, r: SeriesRef) -> bool {
+        match self {
+            Refs::One(a) => *a == r,
+            Refs::Many(v) => {
+                v.retain(|x| *x != r);
+                match v.as_slice() {
+                    [] => true,
+                    [one] => {
+                        *self = Refs::One(*one);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Index {
     next_ref: SeriesRef,
     series: HashMap<SeriesRef, SeriesHandle>,
-    by_hash: HashMap<u64, Vec<SeriesRef>>,
+    by_hash: HashMap<u64, Refs>,
     postings: postings::Postings<SeriesRef>,
 }
 
@@ -182,8 +222,7 @@ impl Index {
         self.series.remove(&sref);
         let h = labels.hash64();
         if let Some(v) = self.by_hash.get_mut(&h) {
-            v.retain(|r| *r != sref);
-            if v.is_empty() {
+            if v.remove(sref) {
                 self.by_hash.remove(&h);
             }
         }
@@ -243,7 +282,8 @@ impl Head {
     pub fn get(&self, labels: &Labels) -> Option<SeriesHandle> {
         let idx = self.read();
         let refs = idx.by_hash.get(&labels.hash64())?;
-        refs.iter()
+        refs.as_slice()
+            .iter()
             .filter_map(|r| idx.series.get(r))
             .find(|s| lock(s).labels == *labels)
             .cloned()
@@ -266,7 +306,7 @@ impl Head {
         let mut idx = self.write();
         let h = labels.hash64();
         if let Some(refs) = idx.by_hash.get(&h) {
-            for r in refs {
+            for r in refs.as_slice() {
                 if let Some(s) = idx.series.get(r) {
                     if lock(s).labels == *labels {
                         return (s.clone(), false);
@@ -290,7 +330,12 @@ impl Head {
         ms.logged = logged;
         let s = Arc::new(Mutex::new(ms));
         idx.series.insert(sref, s.clone());
-        idx.by_hash.entry(h).or_default().push(sref);
+        match idx.by_hash.get_mut(&h) {
+            Some(r) => r.push(sref),
+            None => {
+                idx.by_hash.insert(h, Refs::One(sref));
+            }
+        }
         for (n, v) in labels.iter() {
             idx.postings
                 .entry(n.into())

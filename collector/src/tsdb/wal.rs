@@ -70,7 +70,8 @@ impl Record {
         out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     }
 
-    fn decode(p: &[u8]) -> Option<Record> {
+    /// Decode a record payload; `None` for anything malformed (fuzzed in `fuzz/`).
+    pub fn decode(p: &[u8]) -> Option<Record> {
         let (&ty, body) = p.split_first()?;
         let mut pos = 0;
         let n = read_uvarint(body, &mut pos)? as usize;

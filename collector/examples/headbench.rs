@@ -1,0 +1,97 @@
+//! Head memory per active series and append throughput.
+//!
+//! `cargo run --release -p meshscope-collector --example headbench -- [SERIES] [SAMPLES]`
+//!
+//! Creates SERIES series shaped like the simulated mesh's (a metric name and six labels:
+//! instance, job, node, role, and two per-series labels), appends SAMPLES samples to each
+//! at 15 s steps (through the WAL, as the scrape path does, one commit per "scrape" of
+//! 500 series), and prints the process RSS growth per series, the head's own estimate,
+//! and samples/s on one thread.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
+
+use std::time::Instant;
+
+use meshscope_collector::tsdb::{Db, Labels, Options};
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let samples: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(240);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        wal_segment_size: 1 << 30,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
+    let roles = [
+        "pulsar", "kafka", "rabbitmq", "nats", "grpc", "envoy", "host", "router",
+    ];
+    let labels: Vec<Labels> = (0..n)
+        .map(|i| {
+            let node = i / 500;
+            let role = roles[node % roles.len()];
+            Labels::from_pairs([
+                ("__name__", format!("{role}_metric_{}_total", i % 50)),
+                ("instance", format!("{role}-{node}")),
+                ("job", "mesh".to_string()),
+                ("node", format!("{role}-{node}")),
+                ("role", role.to_string()),
+                (
+                    "topic",
+                    format!("persistent://public/default/topic-{}", i % 10),
+                ),
+                ("peer", format!("peer-{}", (i / 50) % 10)),
+            ])
+        })
+        .collect();
+    let base_rss = rss_bytes();
+    let mut handles = Vec::with_capacity(n);
+    {
+        let mut app = db.appender();
+        for l in &labels {
+            handles.push(app.series(l));
+        }
+    }
+    drop(labels);
+    let t0 = 1_800_000_000_000i64;
+    let start = Instant::now();
+    let mut appended = 0u64;
+    for k in 0..samples {
+        let t = t0 + k * 15_000;
+        for chunk in handles.chunks(500) {
+            let mut app = db.appender();
+            for (j, h) in chunk.iter().enumerate() {
+                // Counters that grow at varying rates, like the mesh's.
+                app.add(h, t, (k * (j as i64 % 7 + 1)) as f64 * 10.5);
+            }
+            appended += app.commit().unwrap().appended;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rss = rss_bytes().saturating_sub(base_rss);
+    println!("series: {n}, samples per series: {samples}, appended: {appended}");
+    println!(
+        "append: {:.2} M samples/s on one thread ({secs:.2} s, WAL writes included)",
+        appended as f64 / secs / 1e6
+    );
+    println!(
+        "head: {} bytes per series by the head's estimate",
+        db.head().memory_bytes() / n
+    );
+    println!(
+        "RSS growth: {} bytes per series (labels, index, chunks, allocator overhead)",
+        rss / n as u64
+    );
+}
