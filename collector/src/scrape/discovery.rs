@@ -63,7 +63,7 @@ pub fn read_sd_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
 /// Parse the text of an SD file named `path`.
 pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
     let groups: Vec<FileGroup> = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text)
+        serde_json::from_str(text)
             .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?
     } else if text.trim().is_empty() {
         Vec::new()
