@@ -50,6 +50,8 @@ impl ScrapeStats {
 
 struct RunningLoop {
     target: Arc<Target>,
+    /// False for the placeholders shown while `target_limit` is exceeded.
+    running: bool,
     stop: CancellationToken,
     /// Set before `stop` when the target went away: the loop then marks its series stale.
     stale: Arc<AtomicBool>,
@@ -229,7 +231,7 @@ impl ScrapeManager {
             targets.iter().map(|t| t.hash).collect()
         };
         pool.loops.retain(|h, l| {
-            if new_hashes.contains(h) {
+            if l.running && new_hashes.contains(h) {
                 true
             } else {
                 l.stale.store(true, Ordering::Relaxed);
@@ -250,6 +252,7 @@ impl ScrapeManager {
                     t.hash,
                     RunningLoop {
                         target: t,
+                        running: false,
                         stop: CancellationToken::new(),
                         stale: Arc::new(AtomicBool::new(false)),
                     },
@@ -277,6 +280,7 @@ impl ScrapeManager {
                 t.hash,
                 RunningLoop {
                     target: t,
+                    running: true,
                     stop,
                     stale,
                 },

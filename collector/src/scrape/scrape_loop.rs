@@ -350,9 +350,18 @@ impl ScrapeLoop {
             }
         }
         self.prev = cur;
-        // Drop cache entries for series gone for two scrapes.
+        // Drop cache entries for series gone for two scrapes, and handles of series the
+        // head has let go (idle, persisted): the next miss looks them up again.
         if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter.is_multiple_of(16) {
-            self.cache.retain(|_, e| e.last_iter() + 2 > iter);
+            self.cache.retain(|_, e| {
+                e.last_iter() + 2 > iter
+                    && match e {
+                        Cached::Series { handle, .. } => {
+                            !handle.lock().map(|g| g.removed).unwrap_or(true)
+                        }
+                        Cached::Dropped { .. } => true,
+                    }
+            });
         }
         Ok((c, pending))
     }

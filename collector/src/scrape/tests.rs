@@ -392,21 +392,47 @@ async fn the_manager_follows_file_sd_and_marks_removed_targets_stale() {
 }
 
 #[tokio::test]
-async fn target_limit_fails_the_whole_job() {
+async fn target_limit_fails_the_whole_job_until_the_targets_fit() {
     let addr = serve(Bodies::default()).await;
-    let yaml = format!("scrape_configs:\n  - job_name: lim\n    target_limit: 1\n    static_configs: [{{targets: ['{addr}', 'localhost:1']}}]\n");
-    let cfg = config::load_str(&yaml, Path::new("c.yml"), Path::new(".")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("t.yml");
+    std::fs::write(&sd, format!("- targets: ['{addr}', 'localhost:1']\n")).unwrap();
+    let yaml = "scrape_configs:\n  - job_name: lim\n    scrape_interval: 100ms\n    metrics_path: /text\n    target_limit: 1\n    file_sd_configs: [{files: ['t.yml']}]\n";
+    let cfg = config::load_str(yaml, &dir.path().join("c.yml"), dir.path()).unwrap();
     let (_d, db) = open_db();
     let stop = CancellationToken::new();
     let m = ScrapeManager::start(db, stop.clone());
     m.apply(&cfg).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while m.targets()[0].active.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "targets not discovered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let p = &m.targets()[0];
-    assert_eq!(p.active.len(), 2);
     assert!(p
         .limit_error
         .as_deref()
         .unwrap()
         .contains("target_limit exceeded"));
     assert_eq!(p.active[0].status.lock().unwrap().health, Health::Down);
+    // Down to one target: the same job now scrapes it.
+    std::fs::write(&sd, format!("- targets: ['{addr}']\n")).unwrap();
+    loop {
+        let p = &m.targets()[0];
+        if p.limit_error.is_none()
+            && p.active.len() == 1
+            && p.active[0].status.lock().unwrap().health == Health::Up
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scrape after the targets fit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     stop.cancel();
 }

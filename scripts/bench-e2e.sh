@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end ingest benchmark: meshscope collect and Prometheus (Debian's 2.42) scrape the
+# same pre-rendered targets, one after the other; prints CPU seconds per million samples,
+# RSS, and the ratios. Not part of the test command.
+#
+#   bash scripts/bench-e2e.sh [TARGETS=200] [SERIES=500] [INTERVAL=1s] [SECONDS=120]
+#
+# Needs `prometheus` (apt-get install prometheus; installed here when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGETS="${1:-200}" SERIES="${2:-500}" INTERVAL="${3:-1s}" SECS="${4:-120}" WARMUP=20
+
+command -v prometheus >/dev/null || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null
+}
+cargo build --release -q
+BIN="$PWD/target/release/meshscope"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BODY_PORT="$(free_port)"
+
+# Pre-rendered bodies: SERIES series per target, node_exporter-like names and labels.
+python3 - "$BODY_PORT" "$TARGETS" "$SERIES" <<'PY' &
+import sys, http.server, socketserver
+port, targets, series = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+bodies = {}
+for t in range(targets):
+    lines = []
+    for i in range(series):
+        name = f"node_network_receive_bytes_{i % 50}_total"
+        lines.append(f'{name}{{device="eth{i // 50}",target="t{t}"}} {t * 1000 + i * 7.5}\n')
+    bodies[f"/t/{t}/metrics"] = "".join(lines).encode()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = bodies.get(self.path)
+        if b is None:
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", port), H).serve_forever()
+PY
+sleep 1
+
+CFG="$WORK/config.yml"
+{
+    echo "global:"
+    echo "  scrape_interval: $INTERVAL"
+    echo "  scrape_timeout: $INTERVAL"
+    echo "scrape_configs:"
+    echo "  - job_name: bench"
+    echo "    static_configs:"
+    for t in $(seq 0 $((TARGETS - 1))); do
+        echo "      - targets: ['127.0.0.1:$BODY_PORT']"
+        echo "        labels: {__metrics_path__: /t/$t/metrics, shard: 't$t'}"
+    done
+} > "$CFG"
+
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+rss_of() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
+appended() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+
+# run NAME PORT METRIC COMMAND...
+run() {
+    local name="$1" port="$2" metric="$3"; shift 3
+    "$@" > "$WORK/$name.log" 2>&1 &
+    local pid=$!
+    sleep "$WARMUP"
+    local c0 s0 c1 s1 rss
+    c0="$(cpu_of $pid)"; s0="$(appended "$port" "$metric")"
+    sleep "$SECS"
+    c1="$(cpu_of $pid)"; s1="$(appended "$port" "$metric")"; rss="$(rss_of $pid)"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    python3 -c "
+c=$c1-$c0; s=$s1-$s0
+print(f'$name: {s:.0f} samples in ${SECS}s, {c:.2f} CPU s, {c/(s/1e6):.3f} CPU s per million samples, RSS {$rss/2**20:.0f} MiB')
+print(f'$name {c/(s/1e6)} {$rss}')" | tee -a "$WORK/results"
+}
+
+MP="$(free_port)"
+run meshscope "$MP" meshscope_tsdb_head_samples_appended_total \
+    "$BIN" collect --config.file "$CFG" --storage.tsdb.path "$WORK/ms" --web.listen-address "127.0.0.1:$MP"
+PP="$(free_port)"
+run prometheus "$PP" prometheus_tsdb_head_samples_appended_total \
+    prometheus --config.file "$CFG" --storage.tsdb.path "$WORK/prom" --web.listen-address "127.0.0.1:$PP"
+
+python3 - "$WORK/results" <<'PY'
+import sys
+r = {}
+for l in open(sys.argv[1]):
+    p = l.split()
+    if len(p) == 3 and p[0] in ("meshscope", "prometheus"):
+        r[p[0]] = (float(p[1]), float(p[2]))
+m, p = r["meshscope"], r["prometheus"]
+print(f"ratio meshscope/prometheus: CPU per sample {m[0]/p[0]:.2f}x (goal <= 0.5x), RSS {m[1]/p[1]:.2f}x (goal <= 0.33x)")
+PY
