@@ -16,32 +16,75 @@ fn err<T>(pos: usize, msg: impl Into<String>) -> LexResult<T> {
     Err((pos + 1, msg.into()))
 }
 
+/// Byte classes, looked up in one table: the name scans are the hottest loops of the
+/// parser (metric names are long), and a table beats the chain of comparisons.
+const NAME_START: u8 = 1;
+const NAME_CHAR: u8 = 2;
+const LABEL_START: u8 = 4;
+const LABEL_CHAR: u8 = 8;
+const WS: u8 = 16;
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alpha = b.is_ascii_alphabetic();
+        let digit = b.is_ascii_digit();
+        let mut c = 0;
+        if alpha || b == b'_' || b == b':' {
+            c |= NAME_START | NAME_CHAR;
+        }
+        if digit {
+            c |= NAME_CHAR | LABEL_CHAR;
+        }
+        if alpha || b == b'_' {
+            c |= LABEL_START | LABEL_CHAR;
+        }
+        if b == b' ' || b == b'\t' {
+            c |= WS;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = classes();
+
 #[inline]
 fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+    CLASS[b as usize] & NAME_START != 0
 }
 #[inline]
 fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+    CLASS[b as usize] & NAME_CHAR != 0
 }
 #[inline]
 fn is_label_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
-}
-#[inline]
-fn is_label_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    CLASS[b as usize] & LABEL_START != 0
 }
 #[inline]
 fn is_ws(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+    CLASS[b as usize] & WS != 0
 }
 
-fn skip_ws(l: &[u8], mut i: usize) -> usize {
-    while i < l.len() && is_ws(l[i]) {
-        i += 1;
+/// The end of the run of bytes of class `c` starting at `i`.
+#[inline]
+fn run_end(l: &[u8], i: usize, c: u8) -> usize {
+    match l.get(i..) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .position(|b| CLASS[*b as usize] & c == 0)
+                .unwrap_or(rest.len())
+        }
+        None => i,
     }
-    i
+}
+
+fn skip_ws(l: &[u8], i: usize) -> usize {
+    run_end(l, i, WS)
 }
 
 /// A metric name starting at `i`; returns its end.
@@ -49,26 +92,13 @@ fn metric_name(l: &[u8], i: usize) -> LexResult<usize> {
     if i >= l.len() || !is_name_start(l[i]) {
         return err(i, "expected a metric name");
     }
-    let mut j = i + 1;
-    while j < l.len() && is_name_char(l[j]) {
-        j += 1;
-    }
-    Ok(j)
-}
-
-fn as_str(b: &[u8]) -> &str {
-    // Names are checked to be ASCII before this is called.
-    std::str::from_utf8(b).unwrap_or("")
-}
-
-fn utf8<'a>(b: &'a [u8], pos: usize, what: &str) -> LexResult<&'a str> {
-    std::str::from_utf8(b)
-        .or_else(|e| err(pos + e.valid_up_to(), format!("{what} is not valid UTF-8")))
+    Ok(run_end(l, i + 1, NAME_CHAR))
 }
 
 /// Scan a `{...}` label block whose `{` is at `i`. Returns the index after `}` and the
 /// raw bytes inside. `strict` is OpenMetrics: no whitespace, no trailing comma.
-fn labels(l: &[u8], i: usize, strict: bool) -> LexResult<(usize, &[u8])> {
+fn labels(ls: &str, i: usize, strict: bool) -> LexResult<(usize, &str)> {
+    let l = ls.as_bytes();
     debug_assert_eq!(l[i], b'{');
     let start = i + 1;
     let mut j = start;
@@ -84,7 +114,7 @@ fn labels(l: &[u8], i: usize, strict: bool) -> LexResult<(usize, &[u8])> {
             if strict && !first && l[j - 1] == b',' {
                 return err(j, "trailing comma in label set");
             }
-            return Ok((j + 1, &l[start..j]));
+            return Ok((j + 1, &ls[start..j]));
         }
         if !first {
             if l[j] != b',' {
@@ -94,7 +124,7 @@ fn labels(l: &[u8], i: usize, strict: bool) -> LexResult<(usize, &[u8])> {
             if !strict {
                 j = skip_ws(l, j);
                 if j < l.len() && l[j] == b'}' {
-                    return Ok((j + 1, &l[start..j]));
+                    return Ok((j + 1, &ls[start..j]));
                 }
             }
         }
@@ -102,9 +132,7 @@ fn labels(l: &[u8], i: usize, strict: bool) -> LexResult<(usize, &[u8])> {
         if j >= l.len() || !is_label_start(l[j]) {
             return err(j, "invalid label name: must match [a-zA-Z_][a-zA-Z0-9_]*");
         }
-        while j < l.len() && is_label_char(l[j]) {
-            j += 1;
-        }
+        j = run_end(l, j, LABEL_CHAR);
         if !strict {
             j = skip_ws(l, j);
         }
@@ -136,31 +164,23 @@ fn labels(l: &[u8], i: usize, strict: bool) -> LexResult<(usize, &[u8])> {
                 }
             }
         }
-        utf8(&l[vstart..j], vstart, "label value")?;
         j += 1;
     }
 }
 
 /// Parse a sample value.
-fn value(tok: &[u8], pos: usize) -> LexResult<f64> {
-    let s = as_str_checked(tok);
-    match s.and_then(|s| s.parse::<f64>().ok()) {
+fn value(tok: &str, pos: usize) -> LexResult<f64> {
+    match checked(tok).and_then(|s| s.parse::<f64>().ok()) {
         Some(v) => Ok(v),
-        None => err(
-            pos,
-            format!(
-                "invalid value {:?}: expected a float",
-                String::from_utf8_lossy(tok)
-            ),
-        ),
+        None => err(pos, format!("invalid value {tok:?}: expected a float")),
     }
 }
 
-fn as_str_checked(tok: &[u8]) -> Option<&str> {
-    if tok.is_empty() || !tok.iter().all(|b| b.is_ascii_graphic()) {
+fn checked(tok: &str) -> Option<&str> {
+    if tok.is_empty() || !tok.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
     }
-    std::str::from_utf8(tok).ok()
+    Some(tok)
 }
 
 fn token(l: &[u8], i: usize, strict: bool) -> usize {
@@ -172,10 +192,9 @@ fn token(l: &[u8], i: usize, strict: bool) -> usize {
 }
 
 /// Unescape `\\`, `\n` and (when `quote`) `\"`; other escapes stay as written.
-pub(super) fn unescape(b: &[u8], quote: bool) -> Cow<'_, str> {
-    let s = String::from_utf8_lossy(b);
-    if !b.contains(&b'\\') {
-        return s;
+pub(super) fn unescape(s: &str, quote: bool) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', s.as_bytes()).is_none() {
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
@@ -199,37 +218,38 @@ pub(super) fn unescape(b: &[u8], quote: bool) -> Cow<'_, str> {
 }
 
 /// One line of the text format 0.0.4, as leniently as Prometheus reads it.
-pub(super) fn text_line(l: &[u8]) -> LexResult<Line<'_>> {
+pub(super) fn text_line(ls: &str) -> LexResult<Line<'_>> {
+    let l = ls.as_bytes();
     let i = skip_ws(l, 0);
     if i == l.len() || (l.len() == i + 1 && l[i] == b'\r') {
         return Ok(Line::Skip);
     }
     if l[i] == b'#' {
-        return text_comment(l, i + 1);
+        return text_comment(ls, i + 1);
     }
     let name_end = metric_name(l, i)?;
     let mut j = skip_ws(l, name_end);
     let (series_end, labels_raw) = if j < l.len() && l[j] == b'{' {
-        let (e, raw) = labels(l, j, false)?;
+        let (e, raw) = labels(ls, j, false)?;
         j = e;
         (e, raw)
     } else {
         if j == name_end {
             return err(j, "expected whitespace or '{' after the metric name");
         }
-        (name_end, &l[name_end..name_end])
+        (name_end, "")
     };
     j = skip_ws(l, j);
     let vend = token(l, j, false);
     if vend == j {
         return err(j, "expected a value");
     }
-    let v = value(&l[j..vend], j)?;
+    let v = value(&ls[j..vend], j)?;
     let mut k = skip_ws(l, vend);
     let mut ts = None;
     if k < l.len() && l[k] != b'\r' {
         let tend = token(l, k, false);
-        let t = as_str_checked(&l[k..tend]).and_then(|s| s.parse::<i64>().ok());
+        let t = checked(&ls[k..tend]).and_then(|s| s.parse::<i64>().ok());
         match t {
             Some(t) => ts = Some(t),
             None => {
@@ -237,7 +257,7 @@ pub(super) fn text_line(l: &[u8]) -> LexResult<Line<'_>> {
                     k,
                     format!(
                         "invalid timestamp {:?}: expected integer milliseconds",
-                        String::from_utf8_lossy(&l[k..tend])
+                        &ls[k..tend]
                     ),
                 )
             }
@@ -249,7 +269,7 @@ pub(super) fn text_line(l: &[u8]) -> LexResult<Line<'_>> {
     }
     Ok(Line::Event(Event::Sample(Sample {
         series: &l[i..series_end],
-        name: as_str(&l[i..name_end]),
+        name: &ls[i..name_end],
         labels_raw,
         value: v,
         timestamp_ms: ts,
@@ -257,7 +277,8 @@ pub(super) fn text_line(l: &[u8]) -> LexResult<Line<'_>> {
     })))
 }
 
-fn text_comment(l: &[u8], i: usize) -> LexResult<Line<'_>> {
+fn text_comment(ls: &str, i: usize) -> LexResult<Line<'_>> {
+    let l = ls.as_bytes();
     let j = skip_ws(l, i);
     let rest = &l[j..];
     let kind = if rest.starts_with(b"HELP") {
@@ -277,49 +298,40 @@ fn text_comment(l: &[u8], i: usize) -> LexResult<Line<'_>> {
         return Ok(Line::Skip);
     }
     let ne = metric_name(l, ns)?;
-    let name = as_str(&l[ns..ne]);
+    let name = &ls[ns..ne];
     if ne < l.len() && !is_ws(l[ne]) {
         return err(ne, "expected whitespace after the metric name");
     }
     let ts = skip_ws(l, ne);
-    let mut text = &l[ts..];
-    if text.last() == Some(&b'\r') {
+    let mut text = &ls[ts..];
+    if text.ends_with('\r') {
         text = &text[..text.len() - 1];
     }
     if kind == 0 {
-        utf8(text, ts, "HELP text")?;
         Ok(Line::Event(Event::Help {
             name,
             text: unescape(text, false),
         }))
     } else {
-        let end = text.iter().rposition(|b| !is_ws(*b)).map_or(0, |p| p + 1);
-        match MetricType::parse(&text[..end], Format::Text) {
+        let end = text.bytes().rposition(|b| !is_ws(b)).map_or(0, |p| p + 1);
+        match MetricType::parse(&text.as_bytes()[..end], Format::Text) {
             Some(ty) => Ok(Line::Event(Event::Type { name, ty })),
             None => err(
                 ts,
                 format!(
                     "invalid metric type {:?}: expected counter, gauge, histogram, summary or untyped",
-                    String::from_utf8_lossy(&text[..end])
+                    &text[..end]
                 ),
             ),
         }
     }
 }
 
-fn om_float(tok: &[u8], pos: usize, what: &str) -> LexResult<f64> {
-    value(tok, pos).or_else(|_| {
-        err(
-            pos,
-            format!(
-                "invalid {what} {:?}: expected a float",
-                String::from_utf8_lossy(tok)
-            ),
-        )
-    })
+fn om_float(tok: &str, pos: usize, what: &str) -> LexResult<f64> {
+    value(tok, pos).or_else(|_| err(pos, format!("invalid {what} {tok:?}: expected a float")))
 }
 
-fn om_timestamp(tok: &[u8], pos: usize) -> LexResult<i64> {
+fn om_timestamp(tok: &str, pos: usize) -> LexResult<i64> {
     let t = om_float(tok, pos, "timestamp")?;
     if !t.is_finite() {
         return err(pos, "timestamp must be a finite number");
@@ -328,28 +340,29 @@ fn om_timestamp(tok: &[u8], pos: usize) -> LexResult<i64> {
 }
 
 /// One line of OpenMetrics 1.0, strictly.
-pub(super) fn om_line(l: &[u8]) -> LexResult<Line<'_>> {
+pub(super) fn om_line(ls: &str) -> LexResult<Line<'_>> {
+    let l = ls.as_bytes();
     if l.is_empty() {
         return err(0, "blank lines are not allowed in OpenMetrics");
     }
     if l[0] == b'#' {
-        return om_comment(l);
+        return om_comment(ls);
     }
     let name_end = metric_name(l, 0)?;
     let mut j = name_end;
     let (series_end, labels_raw) = if j < l.len() && l[j] == b'{' {
-        let (e, raw) = labels(l, j, true)?;
+        let (e, raw) = labels(ls, j, true)?;
         j = e;
         (e, raw)
     } else {
-        (name_end, &l[name_end..name_end])
+        (name_end, "")
     };
     if j >= l.len() || l[j] != b' ' {
         return err(j, "expected a single space and a value");
     }
     j += 1;
     let vend = token(l, j, true);
-    let v = om_float(&l[j..vend], j, "value")?;
+    let v = om_float(&ls[j..vend], j, "value")?;
     let mut k = vend;
     let mut ts = None;
     let mut exemplar = None;
@@ -357,7 +370,7 @@ pub(super) fn om_line(l: &[u8]) -> LexResult<Line<'_>> {
         k += 1; // the space
         if k < l.len() && l[k] != b'#' {
             let tend = token(l, k, true);
-            ts = Some(om_timestamp(&l[k..tend], k)?);
+            ts = Some(om_timestamp(&ls[k..tend], k)?);
             k = tend;
             if k < l.len() {
                 k += 1;
@@ -370,19 +383,19 @@ pub(super) fn om_line(l: &[u8]) -> LexResult<Line<'_>> {
             if k + 1 >= l.len() || l[k + 1] != b' ' || k + 2 >= l.len() || l[k + 2] != b'{' {
                 return err(k, "an exemplar must be written \" # {labels} value\"");
             }
-            let (e, raw) = labels(l, k + 2, true)?;
+            let (e, raw) = labels(ls, k + 2, true)?;
             let mut m = e;
             if m >= l.len() || l[m] != b' ' {
                 return err(m, "expected a space and the exemplar value");
             }
             m += 1;
             let vend = token(l, m, true);
-            let ev = om_float(&l[m..vend], m, "exemplar value")?;
+            let ev = om_float(&ls[m..vend], m, "exemplar value")?;
             let mut ets = None;
             if vend < l.len() {
                 let ts_start = vend + 1;
                 let tend = token(l, ts_start, true);
-                ets = Some(om_timestamp(&l[ts_start..tend], ts_start)?);
+                ets = Some(om_timestamp(&ls[ts_start..tend], ts_start)?);
                 if tend < l.len() {
                     return err(tend, "unexpected text after the exemplar");
                 }
@@ -405,7 +418,7 @@ pub(super) fn om_line(l: &[u8]) -> LexResult<Line<'_>> {
     }
     Ok(Line::Event(Event::Sample(Sample {
         series: &l[..series_end],
-        name: as_str(&l[..name_end]),
+        name: &ls[..name_end],
         labels_raw,
         value: v,
         timestamp_ms: ts,
@@ -413,7 +426,8 @@ pub(super) fn om_line(l: &[u8]) -> LexResult<Line<'_>> {
     })))
 }
 
-fn om_comment(l: &[u8]) -> LexResult<Line<'_>> {
+fn om_comment(ls: &str) -> LexResult<Line<'_>> {
+    let l = ls.as_bytes();
     if l == b"# EOF" {
         return Ok(Line::Eof);
     }
@@ -432,32 +446,32 @@ fn om_comment(l: &[u8]) -> LexResult<Line<'_>> {
         );
     };
     let ne = metric_name(l, 7)?;
-    let name = as_str(&l[7..ne]);
+    let name = &ls[7..ne];
     if ne >= l.len() || l[ne] != b' ' {
         return err(ne, "expected a single space after the metric name");
     }
-    let rest = &l[ne + 1..];
+    let rest = &ls[ne + 1..];
     let pos = ne + 1;
     match kind {
-        0 => {
-            utf8(rest, pos, "HELP text")?;
-            Ok(Line::Event(Event::Help { name, text: unescape(rest, true) }))
-        }
-        1 => match MetricType::parse(rest, Format::OpenMetrics) {
+        0 => Ok(Line::Event(Event::Help {
+            name,
+            text: unescape(rest, true),
+        })),
+        1 => match MetricType::parse(rest.as_bytes(), Format::OpenMetrics) {
             Some(ty) => Ok(Line::Event(Event::Type { name, ty })),
             None => err(
                 pos,
                 format!(
                     "invalid metric type {:?}: expected counter, gauge, histogram, gaugehistogram, summary, info, stateset or unknown",
-                    String::from_utf8_lossy(rest)
+                    rest
                 ),
             ),
         },
         _ => {
-            if let Some(p) = rest.iter().position(|b| !is_name_char(*b)) {
+            if let Some(p) = rest.bytes().position(|b| !is_name_char(b)) {
                 return err(pos + p, "invalid character in unit");
             }
-            Ok(Line::Event(Event::Unit { name, unit: as_str(rest) }))
+            Ok(Line::Event(Event::Unit { name, unit: rest }))
         }
     }
 }
@@ -465,12 +479,12 @@ fn om_comment(l: &[u8]) -> LexResult<Line<'_>> {
 /// Iterates `(name, value)` over a label block already checked by the scanner.
 #[derive(Clone, Debug)]
 pub struct LabelIter<'a> {
-    raw: &'a [u8],
+    raw: &'a str,
     pos: usize,
 }
 
 impl<'a> LabelIter<'a> {
-    pub(super) fn new(raw: &'a [u8]) -> LabelIter<'a> {
+    pub(super) fn new(raw: &'a str) -> LabelIter<'a> {
         LabelIter { raw, pos: 0 }
     }
 }
@@ -479,7 +493,8 @@ impl<'a> Iterator for LabelIter<'a> {
     type Item = (&'a str, Cow<'a, str>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let l = self.raw;
+        let ls = self.raw;
+        let l = ls.as_bytes();
         let mut j = skip_ws(l, self.pos);
         if j < l.len() && l[j] == b',' {
             j = skip_ws(l, j + 1);
@@ -488,19 +503,24 @@ impl<'a> Iterator for LabelIter<'a> {
             return None;
         }
         let ns = j;
-        while j < l.len() && is_label_char(l[j]) {
-            j += 1;
-        }
-        let name = as_str(&l[ns..j]);
+        j = run_end(l, j, LABEL_CHAR);
+        let name = &ls[ns..j];
         j = skip_ws(l, j);
         j = skip_ws(l, j + 1); // '='
         let vs = j + 1; // after '"'
         j = vs;
-        while j < l.len() && l[j] != b'"' {
-            j += if l[j] == b'\\' { 2 } else { 1 };
+        while j < l.len() {
+            match memchr::memchr2(b'"', b'\\', &l[j..]) {
+                Some(k) if l[j + k] == b'\\' => j += k + 2,
+                Some(k) => {
+                    j += k;
+                    break;
+                }
+                None => j = l.len(),
+            }
         }
         let ve = j.min(l.len());
         self.pos = (j + 1).min(l.len());
-        Some((name, unescape(&l[vs.min(ve)..ve], true)))
+        Some((name, unescape(ls.get(vs.min(ve)..ve).unwrap_or(""), true)))
     }
 }

@@ -90,7 +90,7 @@ impl MetricType {
 /// An exemplar attached to a sample (OpenMetrics only).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar<'a> {
-    labels_raw: &'a [u8],
+    labels_raw: &'a str,
     pub value: f64,
     pub timestamp_ms: Option<i64>,
 }
@@ -110,7 +110,7 @@ pub struct Sample<'a> {
     pub series: &'a [u8],
     /// The metric name.
     pub name: &'a str,
-    labels_raw: &'a [u8],
+    labels_raw: &'a str,
     pub value: f64,
     /// Milliseconds since the epoch, when the exposition gave a timestamp.
     pub timestamp_ms: Option<i64>,
@@ -154,6 +154,9 @@ impl fmt::Display for ParseError {
 /// A pull parser over one exposition body.
 pub struct Parser<'a> {
     buf: &'a [u8],
+    /// The body as text when all of it is UTF-8 (checked once, so lines need no
+    /// further checks); `None` sends each line through its own check.
+    text: Option<&'a str>,
     pos: usize,
     line: usize,
     format: Format,
@@ -173,6 +176,7 @@ impl<'a> Parser<'a> {
     pub fn new(buf: &'a [u8], format: Format) -> Parser<'a> {
         Parser {
             buf,
+            text: std::str::from_utf8(buf).ok(),
             pos: 0,
             line: 0,
             format,
@@ -236,9 +240,23 @@ impl<'a> Parser<'a> {
             let terminated = next > start + line.len();
             self.pos = next;
             self.line += 1;
+            let text = match self.text {
+                Some(t) => t.get(start..start + line.len()),
+                None => std::str::from_utf8(line).ok(),
+            };
+            let Some(text) = text else {
+                // The text format allows any bytes in a plain comment.
+                if self.format == Format::Text && is_plain_comment(line) {
+                    continue;
+                }
+                let bad = std::str::from_utf8(line)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                return Err(self.error(bad + 1, "invalid UTF-8".into()));
+            };
             let res = match self.format {
-                Format::Text => lex::text_line(line),
-                Format::OpenMetrics => lex::om_line(line),
+                Format::Text => lex::text_line(text),
+                Format::OpenMetrics => lex::om_line(text),
             };
             let item = res.map_err(|(col, msg)| self.error(col, msg))?;
             if let Some(v) = &mut self.validator {
@@ -287,6 +305,18 @@ impl<'a> Parser<'a> {
             column,
             message,
         }
+    }
+}
+
+/// A text-format comment that is not `# HELP` or `# TYPE`.
+fn is_plain_comment(line: &[u8]) -> bool {
+    let t = line.trim_ascii_start();
+    match t.strip_prefix(b"#") {
+        Some(r) => {
+            let r = r.trim_ascii_start();
+            !(r.starts_with(b"HELP") || r.starts_with(b"TYPE"))
+        }
+        None => false,
     }
 }
 
