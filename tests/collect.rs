@@ -192,16 +192,17 @@ fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
         .unwrap();
     let st = col.0.wait().unwrap();
     assert!(st.success(), "{st:?}");
+    // (kafka-0 is the simulated node that fails 4 minutes in 30: not checked here.)
     let up = dump(&data, "up{job=\"mesh\"}");
     assert!(
         up.iter()
-            .any(|(s, _, v)| s.contains("node=\"kafka-0\"") && v == "1"),
+            .any(|(s, _, v)| s.contains("node=\"pulsar-0\"") && v == "1"),
         "{up:?}"
     );
-    let msgs = dump(&data, "kafka_server_brokertopicmetrics_messagesin_total");
+    let msgs = dump(&data, "pulsar_in_messages_total");
     assert!(
         msgs.iter()
-            .any(|(s, _, _)| s.contains("instance=\"kafka-0\"") && s.contains("job=\"mesh\"")),
+            .any(|(s, _, _)| s.contains("instance=\"pulsar-0\"") && s.contains("job=\"mesh\"")),
         "{msgs:?}"
     );
 }
@@ -209,10 +210,10 @@ fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
 /// Timestamps of `up` per target, sorted.
 fn up_times(data: &Path) -> std::collections::BTreeMap<String, Vec<i64>> {
     let mut m = std::collections::BTreeMap::<String, Vec<i64>>::new();
-    for (s, t, v) in dump(data, "up") {
-        if v == "1" {
-            m.entry(s).or_default().push(t);
-        }
+    // Every `up` sample, 0 or 1 (the simulated kafka-0 fails now and then): each one
+    // is a committed scrape.
+    for (s, t, _) in dump(data, "up") {
+        m.entry(s).or_default().push(t);
     }
     for v in m.values_mut() {
         v.sort();

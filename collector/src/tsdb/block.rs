@@ -2,8 +2,9 @@
 //!
 //! A block is a directory `blocks/<ULID>/` with
 //! - `chunks`: one zstd frame per series (with zstd's content checksum) holding the
-//!   series' XOR chunks: `uvarint n`, then per chunk `zigzag min_t`, `uvarint
-//!   max_t-min_t`, `uvarint len`, bytes;
+//!   series' samples in the compact encoding of [`super::series_codec`] (blocks written
+//!   before it hold a list of XOR chunks: `uvarint n`, then per chunk `zigzag min_t`,
+//!   `uvarint max_t-min_t`, `uvarint len`, bytes; both are read);
 //! - `index`: a zstd frame of `uvarint n` series entries (`uvarint len`, packed labels,
 //!   `uvarint offset`, `uvarint length` of the series' frame, `zigzag min_t`, `zigzag
 //!   max_t`), sorted by labels, then a CRC-32 (LE) of the compressed bytes;
@@ -26,6 +27,7 @@ use super::chunk::{XorAppender, SAMPLES_PER_CHUNK};
 use super::labels::{read_uvarint, write_uvarint, Labels, Matcher};
 use super::postings::{self, Postings};
 use super::query::{ChunkData, SeriesChunks};
+use super::series_codec;
 use super::wal::sync_dir;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -171,35 +173,20 @@ impl BlockWriter {
                 format!("series {labels} added out of label order"),
             ));
         }
-        let mut raw = Vec::new();
-        let mut chunks: Vec<XorAppender> = Vec::new();
-        let (mut min_t, mut max_t, mut n) = (i64::MAX, i64::MIN, 0u64);
-        let mut prev: Option<i64> = None;
+        let mut kept: Vec<(i64, f64)> = Vec::new();
         for (t, v) in samples {
-            if prev.is_some_and(|p| t <= p) {
+            if kept.last().is_some_and(|p| t <= p.0) {
                 continue;
             }
-            prev = Some(t);
-            if chunks.last().is_none_or(|c| c.count() >= SAMPLES_PER_CHUNK) {
-                chunks.push(XorAppender::default());
-            }
-            if let Some(c) = chunks.last_mut() {
-                c.append(t, v);
-            }
-            min_t = min_t.min(t);
-            max_t = max_t.max(t);
-            n += 1;
+            kept.push((t, v));
         }
-        if n == 0 {
+        let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
             return Ok(());
-        }
-        write_uvarint(&mut raw, chunks.len() as u64);
-        for c in &chunks {
-            write_uvarint(&mut raw, zigzag(c.min_time()));
-            write_uvarint(&mut raw, (c.max_time() - c.min_time()) as u64);
-            write_uvarint(&mut raw, c.bytes().len() as u64);
-            raw.extend_from_slice(c.bytes());
-        }
+        };
+        let (min_t, max_t, n) = (first.0, last.0, kept.len() as u64);
+        let mut raw = Vec::with_capacity(kept.len() * 3 + 16);
+        series_codec::encode(&kept, &mut raw);
+        let num_chunks = n.div_ceil(SAMPLES_PER_CHUNK as u64);
         let frame = compress(&raw, self.level)?;
         self.chunks.write_all(&frame)?;
         write_uvarint(&mut self.index, labels.as_bytes().len() as u64);
@@ -212,7 +199,7 @@ impl BlockWriter {
         self.n += 1;
         self.meta.stats.num_series += 1;
         self.meta.stats.num_samples += n;
-        self.meta.stats.num_chunks += chunks.len() as u64;
+        self.meta.stats.num_chunks += num_chunks;
         self.last = Some(labels.clone());
         Ok(())
     }
@@ -350,6 +337,25 @@ impl Block {
                 s.labels
             ))
         };
+        if raw.first() == Some(&0) {
+            // The compact encoding: rebuild XOR chunks for readers.
+            let samples = series_codec::decode(&raw).ok_or_else(bad)?;
+            let mut out =
+                Vec::with_capacity(samples.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)));
+            for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+                let mut a = XorAppender::default();
+                for (t, v) in part {
+                    a.append(*t, *v);
+                }
+                out.push(ChunkData {
+                    min_t: a.min_time(),
+                    max_t: a.max_time(),
+                    data: a.bytes().into(),
+                });
+            }
+            return Ok(out);
+        }
+        // The older layout: a list of XOR chunks.
         let mut pos = 0;
         let n = read_uvarint(&raw, &mut pos).ok_or_else(bad)?;
         let mut out = Vec::with_capacity(n.min(1 << 16) as usize);

@@ -9,6 +9,7 @@ pub mod head;
 pub mod labels;
 mod postings;
 pub mod query;
+pub mod series_codec;
 pub mod tools;
 pub mod wal;
 
