@@ -23,7 +23,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 BODY_PORT="$(free_port)"
 
 # Pre-rendered bodies: SERIES series per target, node_exporter-like names and labels.
-python3 - "$BODY_PORT" "$TARGETS" "$SERIES" <<'PY' &
+python3 - "$BODY_PORT" "$TARGETS" "$SERIES" 2>/dev/null <<'PY' &
 import sys, http.server, socketserver
 port, targets, series = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 bodies = {}
@@ -67,7 +67,8 @@ CFG="$WORK/config.yml"
 
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 rss_of() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
-appended() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+# The counter's value, summed over its label sets (Prometheus 2.42 labels it by type).
+appended() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "%.0f\n", s}'; }
 
 # run NAME PORT METRIC COMMAND...
 run() {

@@ -82,6 +82,16 @@ pub fn start_collector(config: &Path, data: &Path, port: u16, log: &Path) -> Pro
     p
 }
 
+/// `meshscope check config` accepts the file.
+pub fn check_config(cfg: &Path) {
+    let check = meshscope()
+        .args(["check", "config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}
+
 /// `tsdb dump --match SELECTOR` of a stopped store: (labels text, timestamp ms, value text).
 pub fn dump(data: &Path, selector: &str) -> Vec<(String, i64, String)> {
     let out = meshscope()
@@ -116,12 +126,7 @@ fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
     let cfg = d.path().join("meshscope.yml");
     let good = "global:\n  scrape_interval: 200ms\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: [targets.json]\n";
     std::fs::write(&cfg, good).unwrap();
-    let check = meshscope()
-        .args(["check", "config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
+    check_config(&cfg);
     let port = free_port();
     let data = d.path().join("data");
     let mut col = start_collector(&cfg, &data, port, &d.path().join("collector.log"));

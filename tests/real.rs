@@ -7,8 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::collect::{dump, free_port, get, start_collector, wait_for, Proc};
-use super::meshscope;
+use super::collect::{check_config, dump, free_port, get, start_collector, wait_for, Proc};
 
 fn have(bin: &str) -> bool {
     Command::new("sh")
@@ -40,12 +39,7 @@ fn scrape_for_a_while(dir: &Path, job: &str, target: &str, path: &str) -> std::p
         format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    metrics_path: {path}\n    static_configs: [{{targets: ['{target}']}}]\n"),
     )
     .unwrap();
-    let check = meshscope()
-        .args(["check", "config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
+    check_config(&cfg);
     let data = dir.join("data");
     let web = free_port();
     let mut col = start_collector(&cfg, &data, web, &dir.join("collector.log"));

@@ -2,11 +2,11 @@
 //! append the whole body in one transaction (or nothing of it), then the report series
 //! and staleness markers.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustc_hash::FxHashMap as HashMap;
 use tokio_util::sync::CancellationToken;
 
 use super::http::Client;
@@ -25,6 +25,10 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+// FxHash rather than SipHash for the per-sample maps (cache, staleness sets): keys are
+// not attacker-chosen in a way that matters here (a target can only slow its own loop),
+// and SipHash was a visible share of a scrape's CPU.
 
 /// What the per-target cache knows about a series seen in an earlier scrape, keyed by
 /// its raw `name{labels}` bytes: no label parsing, relabelling or hashing on a hit.
@@ -113,8 +117,8 @@ impl ScrapeLoop {
             cfg,
             client,
             stats,
-            cache: HashMap::new(),
-            prev: HashMap::new(),
+            cache: HashMap::default(),
+            prev: HashMap::default(),
             report,
             buf: Vec::new(),
             iter: 0,
@@ -269,7 +273,8 @@ impl ScrapeLoop {
         let iter = self.iter;
         let mut c = Ingested::default();
         let mut pending: Vec<(SeriesHandle, i64, f64)> = Vec::with_capacity(self.prev.len() + 16);
-        let mut cur: HashMap<usize, SeriesHandle> = HashMap::with_capacity(self.prev.len());
+        let mut cur: HashMap<usize, SeriesHandle> =
+            HashMap::with_capacity_and_hasher(self.prev.len(), Default::default());
         let mut new_keys: Vec<Box<[u8]>> = Vec::new();
         let honor_ts = self.cfg.honor_timestamps;
         let mut p = Parser::new(body, format);

@@ -576,11 +576,11 @@ impl Appender<'_> {
         let mut new_series: Vec<(SeriesRef, Labels)> = Vec::new();
         let mut wal_samples = Vec::with_capacity(self.samples.len());
         for (h, t, v) in self.samples.iter_mut() {
-            let (removed, labels) = {
+            let relook = {
                 let g = lock(h);
-                (g.removed, g.labels.clone())
+                g.removed.then(|| g.labels.clone())
             };
-            if removed {
+            if let Some(labels) = relook {
                 // The head dropped this series (it went idle); look it up again.
                 *h = db.head.get_or_create(&labels).0;
             }
