@@ -749,13 +749,6 @@ fn check_http(
             "tls_config needs both cert_file and key_file, or neither".into(),
         ));
     }
-    if t.server_name.is_some() {
-        return Err(err(
-            k("tls_config.server_name"),
-            "server_name is not supported yet by meshscope (the TLS name is the target's host)"
-                .into(),
-        ));
-    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
 
-use crate::config::{Config, HttpClientConfig, TlsVersion};
+use crate::config::{Config, HttpClientConfig};
 
 /// What Prometheus 2.42 asks for: OpenMetrics first, then the text format.
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -53,36 +53,10 @@ impl Client {
         if !h.enable_http2 {
             b = b.http1_only();
         }
-        let t = &h.tls_config;
-        if let Some(ca) = &t.ca_file {
-            let p = cfg.resolve(ca);
-            let pem = std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{}: {e}", p.display()))?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) {
-            let (cp, kp) = (cfg.resolve(cert), cfg.resolve(key));
-            let mut pem =
-                std::fs::read(&cp).map_err(|e| format!("reading {}: {e}", cp.display()))?;
-            pem.extend(std::fs::read(&kp).map_err(|e| format!("reading {}: {e}", kp.display()))?);
-            let id = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("{} / {}: {e}", cp.display(), kp.display()))?;
-            b = b.identity(id);
-        }
-        if t.insecure_skip_verify {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        if let Some(v) = t.min_version {
-            b = b.min_tls_version(match v {
-                TlsVersion::TLS10 => reqwest::tls::Version::TLS_1_0,
-                TlsVersion::TLS11 => reqwest::tls::Version::TLS_1_1,
-                TlsVersion::TLS12 => reqwest::tls::Version::TLS_1_2,
-                TlsVersion::TLS13 => reqwest::tls::Version::TLS_1_3,
-            });
-        }
+        // TLS is configured on rustls directly (see `tls.rs`): `server_name` needs a
+        // verifier of our own.
+        let tls = super::tls::client_config(&h.tls_config, cfg, h.enable_http2)?;
+        b = b.use_preconfigured_tls(tls);
         let auth = if let Some(ba) = &h.basic_auth {
             Auth::Basic {
                 user: ba.username.clone(),

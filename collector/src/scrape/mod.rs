@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod http;
 pub mod scrape_loop;
 pub mod target;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

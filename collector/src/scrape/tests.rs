@@ -436,3 +436,89 @@ async fn target_limit_fails_the_whole_job_until_the_targets_fit() {
     }
     stop.cancel();
 }
+
+/// An HTTPS target whose certificate names only `meshscope.test`, reached as 127.0.0.1.
+async fn serve_tls(dir: &Path) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ck = rcgen::generate_simple_self_signed(vec!["meshscope.test".to_string()]).unwrap();
+    std::fs::write(dir.join("ca.pem"), ck.cert.pem()).unwrap();
+    let cert = ck.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    let sc = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(sc));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "tls_metric 1\n";
+                let _ = tls
+                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_verifies_against_server_name_and_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve_tls(dir.path()).await;
+    let (_d, db) = open_db();
+    let scrape = |tls: &'static str| {
+        let yaml = format!(
+            "scrape_configs:\n  - job_name: t\n    scheme: https\n    tls_config: {tls}\n    static_configs: [{{targets: ['{addr}']}}]\n"
+        );
+        let cfg = config::load_str(&yaml, &dir.path().join("c.yml"), dir.path()).unwrap();
+        let sc = &cfg.scrape_configs[0];
+        let t = LabelMap::from([("__address__".to_string(), addr.to_string())]);
+        let Ok(Populated::Target(t)) = populate(&t, &LabelMap::new(), sc) else {
+            panic!("no target")
+        };
+        (cfg, Arc::new(t))
+    };
+    // The certificate does not name 127.0.0.1: refused without server_name.
+    let (cfg, t) = scrape("{ca_file: ca.pem}");
+    new_loop(&db, &cfg, &t).scrape_once(1_000).await;
+    let e = t.status.lock().unwrap().last_error.clone();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // With server_name it verifies.
+    let (cfg, t) = scrape("{ca_file: ca.pem, server_name: meshscope.test}");
+    new_loop(&db, &cfg, &t).scrape_once(2_000).await;
+    assert_eq!(t.status.lock().unwrap().last_error, "");
+    // A wrong server_name fails again; an unknown CA fails; insecure_skip_verify passes.
+    let (cfg, t) = scrape("{ca_file: ca.pem, server_name: other.test}");
+    new_loop(&db, &cfg, &t).scrape_once(3_000).await;
+    assert_ne!(t.status.lock().unwrap().last_error, "");
+    let (cfg, t) = scrape("{server_name: meshscope.test}");
+    new_loop(&db, &cfg, &t).scrape_once(4_000).await;
+    assert_ne!(t.status.lock().unwrap().last_error, "");
+    let (cfg, t) = scrape("{insecure_skip_verify: true}");
+    new_loop(&db, &cfg, &t).scrape_once(5_000).await;
+    assert_eq!(t.status.lock().unwrap().last_error, "");
+    assert_eq!(
+        series(&db, "tls_metric")[0].1,
+        vec![(2_000, 1.0), (5_000, 1.0)]
+    );
+}
