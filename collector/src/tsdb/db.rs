@@ -271,6 +271,7 @@ impl Db {
         self.persist_head(false)?;
         self.compact()?;
         self.apply_retention();
+        self.head.shrink_index();
         Ok(())
     }
 
