@@ -175,8 +175,8 @@ pub type SeriesHandle = Arc<Mutex<MemSeries>>;
 /// The series of one label hash: almost always one, so no allocation for it.
 enum Refs {
     One(SeriesRef),
-    /// Boxed so that the common case stays 16 bytes.
-    Many(Box<Vec<SeriesRef>>),
+    /// A boxed slice (hash collisions are rare), so that the enum stays 16 bytes.
+    Many(Box<[SeriesRef]>),
 }
 
 impl Refs {
@@ -189,8 +189,12 @@ impl Refs {
 
     fn push(&mut self, r: SeriesRef) {
         match self {
-            Refs::One(a) => *self = Refs::Many(Box::new(vec![*a, r])),
-            Refs::Many(v) => v.push(r),
+            Refs::One(a) => *self = Refs::Many(Box::new([*a, r])),
+            Refs::Many(v) => {
+                let mut all = v.to_vec();
+                all.push(r);
+                *self = Refs::Many(all.into_boxed_slice());
+            }
         }
     }
 
@@ -199,14 +203,17 @@ impl Refs {
         match self {
             Refs::One(a) => *a == r,
             Refs::Many(v) => {
-                v.retain(|x| *x != r);
-                match v.as_slice() {
+                let rest: Vec<SeriesRef> = v.iter().copied().filter(|x| *x != r).collect();
+                match rest.as_slice() {
                     [] => true,
                     [one] => {
                         *self = Refs::One(*one);
                         false
                     }
-                    _ => false,
+                    _ => {
+                        *self = Refs::Many(rest.into_boxed_slice());
+                        false
+                    }
                 }
             }
         }
@@ -541,6 +548,22 @@ impl Head {
 
 #[cfg(test)]
 mod tests {
+    use super::Refs;
+
+    #[test]
+    fn hash_index_entries_hold_one_or_many_refs() {
+        let mut r = Refs::One(1);
+        r.push(2);
+        r.push(3);
+        assert_eq!(r.as_slice(), &[1, 2, 3]);
+        assert!(!r.remove(2));
+        assert_eq!(r.as_slice(), &[1, 3]);
+        assert!(!r.remove(1));
+        assert!(matches!(r, Refs::One(3)));
+        assert!(r.remove(3));
+        assert_eq!(std::mem::size_of::<Refs>(), 16);
+    }
+
     use super::*;
     use crate::tsdb::labels::MatchOp;
 
