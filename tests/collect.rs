@@ -343,3 +343,104 @@ fn a_torn_wal_tail_is_cut_with_a_warning_and_the_rest_kept() {
         assert!(ts.iter().all(|t| a.contains(t)), "{s}: samples lost");
     }
 }
+
+/// A small tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        st.success().then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn a_full_disk_stops_ingestion_turns_unready_and_recovers() {
+    let d = tempfile::tempdir().unwrap();
+    let disk = d.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&disk, "8m") else {
+        assert!(
+            !is_root(),
+            "mounting a tmpfs failed although running as root"
+        );
+        eprintln!("SKIPPED: a full disk needs a tmpfs, and mounting one needs root");
+        return;
+    };
+    let (_sim, _p, _t) = start_simulator(8, d.path());
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 100ms\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: [targets.json]\n").unwrap();
+    let data = disk.join("data");
+    let port = free_port();
+    let log = d.path().join("c.log");
+    let mut col = start_collector(&cfg, &data, port, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    std::thread::sleep(Duration::from_millis(1500));
+    // Fill the disk.
+    let filler = disk.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8; 1]);
+    }
+    let full_at = now_ms();
+    wait_for("/-/ready to turn unready", Duration::from_secs(20), || {
+        get(&format!("{base}/-/ready")).is_some_and(|(c, _)| c == 503)
+    });
+    let (_, m) = get(&format!("{base}/metrics")).unwrap();
+    assert_eq!(metric(&m, "meshscope_tsdb_ready"), 0.0);
+    assert!(metric(&m, "meshscope_tsdb_wal_write_failures_total") >= 1.0);
+    std::thread::sleep(Duration::from_millis(800));
+    // Space returns: ingestion resumes by itself.
+    std::fs::remove_file(&filler).unwrap();
+    let freed_at = now_ms();
+    wait_for("/-/ready to recover", Duration::from_secs(20), || {
+        get(&format!("{base}/-/ready")).is_some_and(|(c, _)| c == 200)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    Command::new("kill")
+        .args(["-INT", &col.0.id().to_string()])
+        .status()
+        .unwrap();
+    col.0.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("Writing the WAL failed"), "{text}");
+    assert!(text.contains("ingestion resumed"), "{text}");
+    // The store opens; samples from before the disk filled and after it recovered are
+    // there, and none from the time it was full.
+    let times = up_times(&data);
+    assert!(!times.is_empty());
+    for (s, ts) in &times {
+        assert!(
+            ts.iter().any(|t| *t < full_at - 500),
+            "{s}: nothing from before"
+        );
+        assert!(
+            ts.iter().any(|t| *t > freed_at + 300),
+            "{s}: nothing from after"
+        );
+        let during = ts
+            .iter()
+            .filter(|t| **t > full_at + 1000 && **t < freed_at - 200)
+            .count();
+        assert_eq!(during, 0, "{s}: samples stored while the disk was full");
+    }
+}
