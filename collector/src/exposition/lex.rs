@@ -261,7 +261,7 @@ pub(super) fn unescape(s: &str, quote: bool) -> Cow<'_, str> {
 }
 
 /// One line of the text format 0.0.4, as leniently as Prometheus reads it.
-pub(super) fn text_line(ls: &str) -> LexResult<Line<'_>> {
+pub(super) fn text_line<'a>(ls: &'a str, known: &dyn Fn(u128) -> bool) -> LexResult<Line<'a>> {
     let l = ls.as_bytes();
     let i = skip_ws(l, 0);
     if i == l.len() || (l.len() == i + 1 && l[i] == b'\r') {
@@ -272,10 +272,29 @@ pub(super) fn text_line(ls: &str) -> LexResult<Line<'_>> {
     }
     let name_end = metric_name(l, i)?;
     let mut j = skip_ws(l, name_end);
+    let mut key = None;
     let (series_end, labels_raw) = if j < l.len() && l[j] == b'{' {
-        let (e, raw) = labels(ls, j, false)?;
-        j = e;
-        (e, raw)
+        // A series the caller has seen before: if the bytes up to the first `}` are
+        // exactly a series it accepted, they are a valid label block (and that `}` is
+        // its end), so the label scan is skipped.
+        let open = j;
+        let fast = memchr::memchr(b'}', &l[open..]).and_then(|k| {
+            let close = open + k;
+            let h = super::series_key(&l[i..=close]);
+            known(h).then_some((close, h))
+        });
+        match fast {
+            Some((close, h)) => {
+                key = Some(h);
+                j = close + 1;
+                (j, &ls[open + 1..close])
+            }
+            None => {
+                let (e, raw) = labels(ls, j, false)?;
+                j = e;
+                (e, raw)
+            }
+        }
     } else {
         if j == name_end {
             return err(j, "expected whitespace or '{' after the metric name");
@@ -317,6 +336,7 @@ pub(super) fn text_line(ls: &str) -> LexResult<Line<'_>> {
         value: v,
         timestamp_ms: ts,
         exemplar: None,
+        key,
     })))
 }
 
@@ -466,6 +486,7 @@ pub(super) fn om_line(ls: &str) -> LexResult<Line<'_>> {
         value: v,
         timestamp_ms: ts,
         exemplar,
+        key: None,
     })))
 }
 

@@ -115,6 +115,14 @@ pub struct Sample<'a> {
     /// Milliseconds since the epoch, when the exposition gave a timestamp.
     pub timestamp_ms: Option<i64>,
     pub exemplar: Option<Exemplar<'a>>,
+    /// [`series_key`] of `series`, when the parser computed it (see [`Parser::next_with`]).
+    pub key: Option<u128>,
+}
+
+/// The key of a series' raw bytes for caches: the 128-bit xxh3 (two distinct series of
+/// one target colliding is a 2^-100 event at a million series).
+pub fn series_key(series: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(series)
 }
 
 impl<'a> Sample<'a> {
@@ -212,6 +220,17 @@ impl<'a> Parser<'a> {
     /// The next event, `Ok(None)` at the end of a valid body.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Event<'a>>, ParseError> {
+        self.next_with(&|_| false)
+    }
+
+    /// Like [`Parser::next`], for a caller that caches series: `known(key)` says whether
+    /// the series with that [`series_key`] was accepted before. In the text format a
+    /// known series skips the label scan (its bytes were checked when first seen), and
+    /// the sample carries the key. OpenMetrics always scans (its checks span lines).
+    pub fn next_with(
+        &mut self,
+        known: &dyn Fn(u128) -> bool,
+    ) -> Result<Option<Event<'a>>, ParseError> {
         loop {
             if self.done {
                 return Ok(None);
@@ -255,7 +274,7 @@ impl<'a> Parser<'a> {
                 return Err(self.error(bad + 1, "invalid UTF-8".into()));
             };
             let res = match self.format {
-                Format::Text => lex::text_line(text),
+                Format::Text => lex::text_line(text, known),
                 Format::OpenMetrics => lex::om_line(text),
             };
             let item = res.map_err(|(col, msg)| self.error(col, msg))?;

@@ -213,3 +213,41 @@ fn streamed_parse_equals_whole_parse() {
     )
     .is_err());
 }
+
+#[test]
+fn known_series_skip_the_label_scan_with_the_same_result() {
+    let body =
+        b"# TYPE a counter\na{x=\"1\",y=\"}\"} 1\nb { z = \"2\" } 2 1000\nc 3\nd{e=\"f\\\"}\"} 4\n";
+    let collect = |known: &dyn Fn(u128) -> bool| {
+        let mut p = Parser::new(body, Format::Text);
+        let mut out = Vec::new();
+        while let Some(ev) = p.next_with(known).unwrap() {
+            if let Event::Sample(s) = ev {
+                let labels: Vec<(String, String)> = s
+                    .labels()
+                    .map(|(n, v)| (n.to_string(), v.into_owned()))
+                    .collect();
+                out.push((
+                    s.series.to_vec(),
+                    s.name.to_string(),
+                    labels,
+                    s.value,
+                    s.timestamp_ms,
+                    s.key,
+                ));
+            }
+        }
+        out
+    };
+    let slow = collect(&|_| false);
+    assert!(slow.iter().all(|s| s.5.is_none()));
+    let keys: std::collections::HashSet<u128> = slow.iter().map(|s| series_key(&s.0)).collect();
+    let fast = collect(&|k| keys.contains(&k));
+    assert_eq!(slow.len(), fast.len());
+    for (a, b) in slow.iter().zip(&fast) {
+        assert_eq!((&a.0, &a.1, &a.2, a.3, a.4), (&b.0, &b.1, &b.2, b.3, b.4));
+    }
+    // Series whose label values hold `}` cannot take the fast path; the others do.
+    let took: Vec<bool> = fast.iter().map(|s| s.5.is_some()).collect();
+    assert_eq!(took, vec![false, true, false, false]);
+}

@@ -14,7 +14,7 @@ use super::target::{Health, Target};
 use super::ScrapeStats;
 use crate::config::relabel::{self, LabelMap};
 use crate::config::ScrapeConfig;
-use crate::exposition::{Event, Format, Parser};
+use crate::exposition::{series_key, Event, Format, Parser};
 use crate::tsdb::chunk::stale_nan;
 use crate::tsdb::head::SeriesHandle;
 use crate::tsdb::{Db, Labels};
@@ -29,13 +29,6 @@ pub fn now_ms() -> i64 {
 // FxHash rather than SipHash for the per-sample maps (cache, staleness sets): keys are
 // not attacker-chosen in a way that matters here (a target can only slow its own loop),
 // and SipHash was a visible share of a scrape's CPU.
-
-/// The cache key of a series: the 128-bit xxh3 of its raw `name{labels}` bytes. Keeping
-/// 16 bytes instead of the bytes themselves saves most of the cache's memory; two
-/// distinct series of one target colliding is a 2^-100 event at a million series.
-fn cache_key(series: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(series)
-}
 
 /// What the per-target cache knows about a series seen in an earlier scrape, keyed by
 /// its raw `name{labels}` bytes: no label parsing, relabelling or hashing on a hit.
@@ -286,7 +279,8 @@ impl ScrapeLoop {
         let honor_ts = self.cfg.honor_timestamps;
         let mut p = Parser::new(body, format);
         let result = loop {
-            let ev = match p.next() {
+            let cache = &self.cache;
+            let ev = match p.next_with(&|k| cache.contains_key(&k)) {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(format!("parse error at {e}")),
@@ -297,7 +291,7 @@ impl ScrapeLoop {
                 Some(t) if honor_ts => (t, true),
                 _ => (ts, false),
             };
-            let ck = cache_key(s.series);
+            let ck = s.key.unwrap_or_else(|| series_key(s.series));
             let handle = match self.cache.get_mut(&ck) {
                 Some(entry) => {
                     entry.touch(iter);
