@@ -191,6 +191,35 @@ impl GlobalConfig {
     }
 }
 
+/// Declares a struct with the HTTP client keys (`basic_auth`, `authorization`,
+/// `bearer_token[_file]`, `tls_config`, `follow_redirects`, `enable_http2`) appended to
+/// its fields: they stand directly in `scrape_configs` and `remote_write` entries, and
+/// serde cannot deny unknown keys through `#[serde(flatten)]`.
+macro_rules! with_http_client_fields {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($body)*
+            #[serde(default)]
+            pub basic_auth: Option<BasicAuth>,
+            #[serde(default)]
+            pub authorization: Option<Authorization>,
+            /// Deprecated in Prometheus in favour of `authorization`, still accepted.
+            #[serde(default)]
+            pub bearer_token: Option<Secret>,
+            #[serde(default)]
+            pub bearer_token_file: Option<String>,
+            #[serde(default)]
+            pub tls_config: TlsConfig,
+            #[serde(default = "yes")]
+            pub follow_redirects: bool,
+            #[serde(default = "yes")]
+            pub enable_http2: bool,
+        }
+    };
+}
+
+with_http_client_fields! {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeConfig {
@@ -229,21 +258,7 @@ pub struct ScrapeConfig {
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default, deserialize_with = "nullable")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default)]
-    pub authorization: Option<Authorization>,
-    /// Deprecated in Prometheus in favour of `authorization`, still accepted.
-    #[serde(default)]
-    pub bearer_token: Option<Secret>,
-    #[serde(default)]
-    pub bearer_token_file: Option<String>,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
-    #[serde(default = "yes")]
-    pub follow_redirects: bool,
-    #[serde(default = "yes")]
-    pub enable_http2: bool,
+}
 }
 
 fn default_metrics_path() -> String {
@@ -264,9 +279,8 @@ impl ScrapeConfig {
     }
 }
 
-/// How a scrape (or remote write) authenticates and speaks TLS. The fields stand
-/// directly in `scrape_configs` and `remote_write` entries (serde cannot deny unknown
-/// keys through `flatten`, so they are declared there and gathered here).
+/// How a scrape (or remote write) authenticates and speaks TLS, gathered from the keys
+/// `with_http_client_fields!` declares on `ScrapeConfig` and `RemoteWriteConfig`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HttpClientConfig {
     pub basic_auth: Option<BasicAuth>,
@@ -367,6 +381,7 @@ impl FileSdConfig {
     }
 }
 
+with_http_client_fields! {
 /// Accepted and kept for the remote-write issue; not acted on yet.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -386,21 +401,7 @@ pub struct RemoteWriteConfig {
     pub queue_config: Option<QueueConfig>,
     #[serde(default)]
     pub metadata_config: Option<MetadataConfig>,
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default)]
-    pub authorization: Option<Authorization>,
-    /// Deprecated in Prometheus in favour of `authorization`, still accepted.
-    #[serde(default)]
-    pub bearer_token: Option<Secret>,
-    #[serde(default)]
-    pub bearer_token_file: Option<String>,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
-    #[serde(default = "yes")]
-    pub follow_redirects: bool,
-    #[serde(default = "yes")]
-    pub enable_http2: bool,
+}
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
