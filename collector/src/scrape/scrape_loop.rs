@@ -153,11 +153,19 @@ impl ScrapeLoop {
                 t = ticker.tick() => t,
             };
             // The scheduled time, in wall-clock terms: periodic timestamps compress well.
-            let ts = first
+            // If the wall clock disagrees by more than half an interval (it was stepped,
+            // or this tick ran very late), the actual time is used instead.
+            let sched = first
                 + tick
                     .into_std()
                     .saturating_duration_since(anchor_instant)
                     .as_millis() as i64;
+            let now = now_ms();
+            let ts = if (now - sched).abs() <= self.target.interval.0 / 2 {
+                sched
+            } else {
+                now
+            };
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = self.scrape_once(ts) => {}
