@@ -164,6 +164,45 @@ fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
     assert!(metric(&m, "meshscope_tsdb_head_samples_appended_total") > 0.0);
     assert!(m.contains("meshscope_scrape_duration_seconds_bucket{le=\"+Inf\"}"));
 
+    // The metadata API, as Grafana's variable queries use it.
+    let json = |path: &str| -> (u16, serde_json::Value) {
+        let (c, b) = get(&format!("{base}{path}")).unwrap();
+        (c, serde_json::from_str(&b).unwrap())
+    };
+    let (_, v) = json("/api/v1/labels");
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for n in ["__name__", "instance", "job", "node", "role"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let (_, v) = json("/api/v1/label/node/values?match[]=up");
+    assert_eq!(v["data"].as_array().unwrap().len(), 6, "{v}");
+    let (_, v) = json(
+        "/api/v1/series?match[]=up%7Bnode%3D%22pulsar-0%22%7D&match[]=up%7Bnode%3D%22nats-0%22%7D",
+    );
+    let s = v["data"].as_array().unwrap();
+    assert_eq!(s.len(), 2, "{v}");
+    assert_eq!(s[0]["__name__"], "up");
+    assert_eq!(s[0]["job"], "mesh");
+    let (c, v) = json("/api/v1/series");
+    assert_eq!((c, v["errorType"].as_str()), (400, Some("bad_data")));
+    let (c, v) = json("/api/v1/labels?start=soon");
+    assert_eq!(c, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("start"));
+    let (c, v) = json("/api/v1/status/buildinfo");
+    assert_eq!((c, v["status"].as_str()), (200, Some("success")));
+    let form = reqwest::blocking::Client::new()
+        .post(format!("{base}/api/v1/series"))
+        .form(&[("match[]", "up{node=\"pulsar-0\"}")])
+        .send()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&form.text().unwrap()).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+
     // A bad reload keeps the running configuration and says why; a good one applies.
     let client = reqwest::blocking::Client::new();
     std::fs::write(&cfg, format!("{good}    scrape_interval: soon\n")).unwrap();

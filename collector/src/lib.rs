@@ -1,6 +1,7 @@
 //! The meshscope collector: scrape Prometheus/OpenMetrics endpoints, keep samples in an
 //! embedded time-series store and serve them.
 
+pub mod api;
 pub mod config;
 pub mod exposition;
 pub mod scrape;

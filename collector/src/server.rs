@@ -191,7 +191,8 @@ pub fn router(c: Arc<Collector>) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
         .route("/api/v1/targets", get(targets))
-        .with_state(c)
+        .with_state(c.clone())
+        .merge(crate::api::router(c.db.clone()))
 }
 
 async fn ready(State(c): State<Arc<Collector>>) -> Response {

@@ -1,0 +1,274 @@
+//! The metadata part of Prometheus's HTTP API, over the store: `/api/v1/series`,
+//! `/api/v1/labels`, `/api/v1/label/<name>/values` (what Grafana's variable queries use)
+//! and `/api/v1/status/buildinfo`. The query endpoints come with the PromQL engine.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::tsdb::labels::{parse_selector, Matcher};
+use crate::tsdb::{Db, Queryable};
+
+/// The routes, with the store as their state.
+pub fn router(db: Arc<Db>) -> Router {
+    Router::new()
+        .route("/api/v1/series", get(series).post(series_post))
+        .route("/api/v1/labels", get(labels).post(labels_post))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .with_state(db)
+}
+
+fn bad_data(msg: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"status": "error", "errorType": "bad_data", "error": msg.into()})),
+    )
+        .into_response()
+}
+
+fn success(data: Value) -> Response {
+    Json(json!({"status": "success", "data": data})).into_response()
+}
+
+/// A time parameter as Prometheus accepts it: Unix seconds (with a fraction) or RFC 3339.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        if f.is_finite() {
+            return Ok((f * 1000.0).round() as i64);
+        }
+    }
+    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// `2026-11-22T10:15:30.123Z` or with a `+hh:mm` offset, to Unix milliseconds.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &s[start..i.min(start + 3)];
+        ms = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
+    }
+    let offset_min = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if *c == b'-' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + ms)
+}
+
+/// `match[]`, `start` and `end` from the query string or form body.
+struct Params {
+    matchers: Vec<Vec<Matcher>>,
+    start: i64,
+    end: i64,
+}
+
+/// The error is the message of a `bad_data` response.
+fn params(pairs: &[(String, String)]) -> Result<Params, String> {
+    let mut p = Params {
+        matchers: Vec::new(),
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "match[]" => p.matchers.push(
+                parse_selector(v).map_err(|e| format!("invalid parameter \"match[]\": {e}"))?,
+            ),
+            "start" => {
+                p.start = parse_time(v).map_err(|e| format!("invalid parameter \"start\": {e}"))?
+            }
+            "end" => {
+                p.end = parse_time(v).map_err(|e| format!("invalid parameter \"end\": {e}"))?
+            }
+            _ => {}
+        }
+    }
+    if p.end < p.start {
+        return Err("end timestamp must not be before start time".into());
+    }
+    Ok(p)
+}
+
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+async fn series(State(db): State<Arc<Db>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    series_for(&db, &q)
+}
+
+async fn series_post(
+    State(db): State<Arc<Db>>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(body): RawForm,
+) -> Response {
+    let mut all = q;
+    all.extend(form_pairs(&body));
+    series_for(&db, &all)
+}
+
+fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
+    let p = match params(pairs) {
+        Ok(p) => p,
+        Err(e) => return bad_data(e),
+    };
+    if p.matchers.is_empty() {
+        return bad_data("no match[] parameter provided");
+    }
+    let mut out = BTreeSet::new();
+    for m in &p.matchers {
+        out.extend(db.series(m, p.start, p.end));
+    }
+    let data: Vec<Value> = out
+        .iter()
+        .map(|l| {
+            Value::Object(
+                l.iter()
+                    .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
+                    .collect(),
+            )
+        })
+        .collect();
+    success(Value::Array(data))
+}
+
+async fn labels(State(db): State<Arc<Db>>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    labels_for(&db, &q)
+}
+
+async fn labels_post(
+    State(db): State<Arc<Db>>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(body): RawForm,
+) -> Response {
+    let mut all = q;
+    all.extend(form_pairs(&body));
+    labels_for(&db, &all)
+}
+
+fn labels_for(db: &Db, pairs: &[(String, String)]) -> Response {
+    let p = match params(pairs) {
+        Ok(p) => p,
+        Err(e) => return bad_data(e),
+    };
+    let mut names = BTreeSet::new();
+    if p.matchers.is_empty() {
+        names.extend(db.label_names(&[], p.start, p.end));
+    }
+    for m in &p.matchers {
+        names.extend(db.label_names(m, p.start, p.end));
+    }
+    success(json!(names))
+}
+
+async fn label_values(
+    State(db): State<Arc<Db>>,
+    Path(name): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if !crate::config::is_valid_label_name(&name) {
+        return bad_data(format!("invalid label name: {name:?}"));
+    }
+    let p = match params(&q) {
+        Ok(p) => p,
+        Err(e) => return bad_data(e),
+    };
+    let mut vals = BTreeSet::new();
+    if p.matchers.is_empty() {
+        vals.extend(db.label_values(&name, &[], p.start, p.end));
+    }
+    for m in &p.matchers {
+        vals.extend(db.label_values(&name, m, p.start, p.end));
+    }
+    success(json!(vals))
+}
+
+async fn buildinfo() -> Response {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_like_prometheus() {
+        assert_eq!(parse_time("1795343730.123"), Ok(1_795_343_730_123));
+        assert_eq!(parse_time("0"), Ok(0));
+        assert_eq!(
+            parse_time("2026-11-22T10:35:30.123Z"),
+            Ok(1_795_343_730_123)
+        );
+        assert_eq!(
+            parse_time("2026-11-22T11:35:30.123+01:00"),
+            Ok(1_795_343_730_123)
+        );
+        assert_eq!(parse_time("2000-02-29T00:00:00Z"), Ok(951_782_400_000));
+        for bad in [
+            "",
+            "soon",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T10:35:30",
+            "2026-11-22T10:35:30.Z",
+            "NaN",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+}
