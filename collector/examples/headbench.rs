@@ -4,7 +4,7 @@
 //!
 //! Creates SERIES series shaped like the simulated mesh's (a metric name and six labels:
 //! instance, job, node, role, and two per-series labels), appends SAMPLES samples to each
-//! at 15 s steps (through the WAL, as the scrape path does, one commit per "scrape" of
+//! at 15 s steps (integer counters with noisy increments and two-decimal gauges) (through the WAL, as the scrape path does, one commit per "scrape" of
 //! 500 series), and prints the process RSS growth per series, the head's own estimate,
 //! and samples/s on one thread. It then runs the store's maintenance, as the collector
 //! does every minute, before measuring memory.
@@ -67,15 +67,31 @@ fn main() {
     }
     drop(labels);
     let t0 = 1_800_000_000_000i64;
+    // Values like the mesh's: four in five series are integer counters growing by a
+    // noisy amount each scrape, one in five a gauge with two decimals wandering around.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut values: Vec<f64> = (0..n).map(|i| (i as f64) * 1000.0).collect();
     let start = Instant::now();
     let mut appended = 0u64;
     for k in 0..samples {
         let t = t0 + k * 15_000;
-        for chunk in handles.chunks(500) {
+        for (c, chunk) in handles.chunks(500).enumerate() {
             let mut app = db.appender();
             for (j, h) in chunk.iter().enumerate() {
-                // Counters that grow at varying rates, like the mesh's.
-                app.add(h, t, (k * (j as i64 % 7 + 1)) as f64 * 10.5);
+                let i = c * 500 + j;
+                let r = next();
+                values[i] = if i % 5 == 4 {
+                    ((50.0 + (r % 2000) as f64 / 100.0) * 100.0).round() / 100.0
+                } else {
+                    values[i] + ((i % 97) as f64 * 17.0 + (r % 64) as f64).round()
+                };
+                app.add(h, t, values[i]);
             }
             appended += app.commit().unwrap().appended;
         }
