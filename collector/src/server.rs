@@ -417,6 +417,12 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         &[("", r(&s.wal_truncated_bytes))],
     );
     family(
+        "meshscope_tsdb_head_chunks_file_bytes",
+        "gauge",
+        "Closed head chunks written to the head-chunks files.",
+        &[("", db.head().chunk_files_bytes() as f64)],
+    );
+    family(
         "meshscope_tsdb_compactions_total",
         "counter",
         "Compactions and head persists completed.",

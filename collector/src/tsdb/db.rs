@@ -164,7 +164,9 @@ impl Db {
                 true
             }
         });
-        let head = Head::new(opts.block_range_ms);
+        let chunks_dir = dir.join("chunks_head");
+        let head =
+            Head::with_chunk_dir(opts.block_range_ms, &chunks_dir).map_err(io_err(&chunks_dir))?;
         let max_block = blocks.iter().map(|b| b.meta.max_time).max();
         if let Some(m) = max_block {
             // Samples before the newest block are already persisted.

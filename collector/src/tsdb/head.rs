@@ -6,9 +6,53 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::chunk::{XorAppender, SAMPLES_PER_CHUNK};
+use super::head_chunks::{DiskRef, HeadChunks};
 use super::labels::{Labels, Matcher};
 use super::postings;
 use super::query::{ChunkData, SeriesChunks};
+
+/// A full head chunk: written to the head-chunks files (24 bytes in memory: where it is
+/// and its time range), or kept in memory when it could not be written.
+enum Closed {
+    Mem(Box<ChunkData>),
+    Disk {
+        min_t: i64,
+        /// `max_t - min_t`: a chunk spans at most a block range.
+        span: u32,
+        at: DiskRef,
+    },
+}
+
+impl Closed {
+    fn min_t(&self) -> i64 {
+        match self {
+            Closed::Mem(c) => c.min_t,
+            Closed::Disk { min_t, .. } => *min_t,
+        }
+    }
+
+    fn max_t(&self) -> i64 {
+        match self {
+            Closed::Mem(c) => c.max_t,
+            Closed::Disk { min_t, span, .. } => min_t + i64::from(*span),
+        }
+    }
+
+    fn data(&self, files: &HeadChunks) -> Option<ChunkData> {
+        match self {
+            Closed::Mem(c) => Some((**c).clone()),
+            Closed::Disk { min_t, at, .. } => files.read(*at, *min_t, self.max_t()),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Closed>()
+            + match self {
+                Closed::Mem(c) => c.data.len() + 16 + std::mem::size_of::<ChunkData>(),
+                Closed::Disk { .. } => 0,
+            }
+    }
+}
 
 pub type SeriesRef = u64;
 
@@ -37,7 +81,7 @@ impl Rejected {
 pub struct MemSeries {
     pub labels: Labels,
     pub sref: SeriesRef,
-    chunks: Vec<ChunkData>,
+    chunks: Vec<Closed>,
     open: Option<XorAppender>,
     open_end: i64,
     /// Set when the head dropped the series; appenders then look it up again.
@@ -62,12 +106,12 @@ impl MemSeries {
     pub fn max_time(&self) -> Option<i64> {
         match &self.open {
             Some(a) if a.count() > 0 => Some(a.max_time()),
-            _ => self.chunks.last().map(|c| c.max_t),
+            _ => self.chunks.last().map(Closed::max_t),
         }
     }
 
     fn min_time(&self) -> Option<i64> {
-        self.chunks.first().map(|c| c.min_t).or_else(|| {
+        self.chunks.first().map(Closed::min_t).or_else(|| {
             self.open
                 .as_ref()
                 .filter(|a| a.count() > 0)
@@ -76,7 +120,13 @@ impl MemSeries {
     }
 
     /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
-    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> Result<bool, Rejected> {
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        chunk_range: i64,
+        files: &HeadChunks,
+    ) -> Result<bool, Rejected> {
         if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
             if t < a.max_time() {
                 return Err(Rejected::OutOfOrder);
@@ -88,7 +138,7 @@ impl MemSeries {
                 return Err(Rejected::Duplicate);
             }
         } else if let Some(c) = self.chunks.last() {
-            if t <= c.max_t {
+            if t <= c.max_t() {
                 return Err(Rejected::OutOfOrder);
             }
         }
@@ -97,7 +147,7 @@ impl MemSeries {
             Some(a) => a.count() >= SAMPLES_PER_CHUNK || t >= self.open_end,
         };
         if cut {
-            self.close_open_chunk();
+            self.close_open_chunk(files);
             self.open = Some(XorAppender::default());
             self.open_end = (t.div_euclid(chunk_range) + 1).saturating_mul(chunk_range);
         }
@@ -107,28 +157,33 @@ impl MemSeries {
         Ok(true)
     }
 
-    fn close_open_chunk(&mut self) {
+    fn close_open_chunk(&mut self, files: &HeadChunks) {
         if let Some(a) = self.open.take() {
             if a.count() > 0 {
-                // Grow by one: a Vec's first allocation holds four chunks, and most
-                // series hold one or two closed chunks (96 bytes a series saved).
+                let (min_t, max_t) = (a.min_time(), a.max_time());
+                let span = u32::try_from(max_t - min_t).ok();
+                let closed = match span.and_then(|s| Some((s, files.write(a.bytes(), max_t)?))) {
+                    Some((span, at)) => Closed::Disk { min_t, span, at },
+                    None => Closed::Mem(Box::new(ChunkData {
+                        min_t,
+                        max_t,
+                        data: a.bytes().into(),
+                    })),
+                };
+                // Grow by one: a Vec's first allocation holds four chunks.
                 self.chunks.reserve_exact(1);
-                self.chunks.push(ChunkData {
-                    min_t: a.min_time(),
-                    max_t: a.max_time(),
-                    data: a.bytes().into(),
-                });
+                self.chunks.push(closed);
             }
         }
     }
 
     /// Chunks overlapping `[mint, maxt]`, the open one included.
-    fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
+    fn chunks_in(&self, mint: i64, maxt: i64, files: &HeadChunks) -> Vec<ChunkData> {
         let mut out: Vec<ChunkData> = self
             .chunks
             .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-            .cloned()
+            .filter(|c| c.max_t() >= mint && c.min_t() <= maxt)
+            .filter_map(|c| c.data(files))
             .collect();
         if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
             if a.max_time() >= mint && a.min_time() <= maxt {
@@ -144,7 +199,7 @@ impl MemSeries {
 
     /// Drop chunks that end before `t`; returns whether the series is now empty.
     fn truncate_before(&mut self, t: i64) -> bool {
-        self.chunks.retain(|c| c.max_t >= t);
+        self.chunks.retain(|c| c.max_t() >= t);
         if self
             .open
             .as_ref()
@@ -158,11 +213,7 @@ impl MemSeries {
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.labels.as_bytes().len()
-            + self
-                .chunks
-                .iter()
-                .map(|c| c.data.len() + std::mem::size_of::<ChunkData>())
-                .sum::<usize>()
+            + self.chunks.iter().map(Closed::memory_bytes).sum::<usize>()
             + self
                 .open
                 .as_ref()
@@ -259,6 +310,7 @@ pub struct Head {
     pub(crate) chunk_range: i64,
     /// Samples before this time are rejected: they belong to persisted blocks.
     min_valid_time: AtomicI64,
+    files: HeadChunks,
     min_time: AtomicI64,
     max_time: AtomicI64,
 }
@@ -268,8 +320,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Head {
+    /// A head that keeps every chunk in memory.
     pub fn new(chunk_range: i64) -> Head {
+        Head::with_files(chunk_range, HeadChunks::in_memory())
+    }
+
+    /// A head that writes closed chunks to files in `dir` (emptied first).
+    pub fn with_chunk_dir(chunk_range: i64, dir: &std::path::Path) -> std::io::Result<Head> {
+        Ok(Head::with_files(chunk_range, HeadChunks::on_disk(dir)?))
+    }
+
+    fn with_files(chunk_range: i64, files: HeadChunks) -> Head {
         Head {
+            files,
             index: RwLock::new(Index {
                 next_ref: 1,
                 ..Index::default()
@@ -367,7 +430,7 @@ impl Head {
         if t < self.min_valid_time.load(Ordering::Relaxed) {
             return Err(Rejected::OutOfBounds);
         }
-        let r = lock(s).append(t, v, self.chunk_range);
+        let r = lock(s).append(t, v, self.chunk_range, &self.files);
         if r.is_ok() {
             self.min_time.fetch_min(t, Ordering::Relaxed);
             self.max_time.fetch_max(t, Ordering::Relaxed);
@@ -388,6 +451,11 @@ impl Head {
         idx.postings.shrink_to_fit();
         idx.series.shrink_to_fit();
         idx.by_hash.shrink_to_fit();
+    }
+
+    /// Bytes of closed head chunks on disk.
+    pub fn chunk_files_bytes(&self) -> u64 {
+        self.files.size_bytes()
     }
 
     pub fn num_series(&self) -> usize {
@@ -429,7 +497,7 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let chunks = s.chunks_in(mint, maxt);
+                let chunks = s.chunks_in(mint, maxt, &self.files);
                 (!chunks.is_empty()).then(|| SeriesChunks {
                     labels: s.labels.clone(),
                     chunks,
@@ -467,7 +535,11 @@ impl Head {
             .values()
             .map(|s| {
                 let s = lock(s);
-                (s.sref, s.labels.clone(), s.chunks_in(i64::MIN, i64::MAX))
+                (
+                    s.sref,
+                    s.labels.clone(),
+                    s.chunks_in(i64::MIN, i64::MAX, &self.files),
+                )
             })
             .collect();
         v.sort_by_key(|x| x.0);
@@ -496,6 +568,8 @@ impl Head {
         if idx.series.is_empty() {
             self.max_time.store(i64::MIN, Ordering::Relaxed);
         }
+        drop(idx);
+        self.files.truncate_before(t);
         empty.len()
     }
 
@@ -562,6 +636,7 @@ mod tests {
         assert!(matches!(r, Refs::One(3)));
         assert!(r.remove(3));
         assert_eq!(std::mem::size_of::<Refs>(), 16);
+        assert_eq!(std::mem::size_of::<super::Closed>(), 24);
     }
 
     use super::*;

@@ -6,6 +6,7 @@ pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod head;
+mod head_chunks;
 pub mod labels;
 mod postings;
 pub mod query;

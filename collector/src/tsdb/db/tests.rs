@@ -147,3 +147,38 @@ fn a_second_open_of_a_live_store_is_refused() {
     drop(db);
     Db::open(d.path(), opts()).unwrap();
 }
+
+#[test]
+fn closed_head_chunks_live_on_disk_and_read_back() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        d.path(),
+        Options {
+            retention_time_ms: 0,
+            block_range_ms: 1_000_000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    // 1000 samples a series: eight closed chunks and an open one.
+    write(&db, 10, 0, 1000 * 100, 100);
+    let files = db.head().chunk_files_bytes();
+    assert!(files > 0, "closed chunks were not written out");
+    let got = all_samples(&db);
+    assert_eq!(got.len(), 10);
+    for (i, (_, s)) in got.iter().enumerate() {
+        assert_eq!(s.len(), 1000);
+        assert!(s
+            .iter()
+            .enumerate()
+            .all(|(k, (t, v))| *t == k as i64 * 100 && *v == k as f64 + i as f64));
+    }
+    // Once the head has persisted and truncated past them, the files go.
+    db.persist_head(true).unwrap();
+    assert_eq!(db.head().chunk_files_bytes(), 0);
+    assert_eq!(all_samples(&db), got);
+    drop(db);
+    // A restart rebuilds the head from the WAL and blocks, whatever the files held.
+    let db = Db::open(d.path(), opts()).unwrap();
+    assert_eq!(all_samples(&db), got);
+}
