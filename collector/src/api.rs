@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, RawForm, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,8 +18,8 @@ use crate::tsdb::{Db, Queryable};
 /// The routes, with the store as their state.
 pub fn router(db: Arc<Db>) -> Router {
     Router::new()
-        .route("/api/v1/series", get(series).post(series_post))
-        .route("/api/v1/labels", get(labels).post(labels_post))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .with_state(db)
@@ -138,22 +138,27 @@ fn params(pairs: &[(String, String)]) -> Result<Params, String> {
     Ok(p)
 }
 
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
+/// The parameters of a request: the query string, and for a POST also the form body
+/// (Prometheus takes both).
+fn request_pairs(
+    method: &Method,
+    query: Vec<(String, String)>,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut all = query;
+    if *method == Method::POST {
+        all.extend(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default());
+    }
+    all
 }
 
-async fn series(State(db): State<Arc<Db>>, Query(q): Query<Vec<(String, String)>>) -> Response {
-    series_for(&db, &q)
-}
-
-async fn series_post(
+async fn series(
     State(db): State<Arc<Db>>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(body): RawForm,
 ) -> Response {
-    let mut all = q;
-    all.extend(form_pairs(&body));
-    series_for(&db, &all)
+    series_for(&db, &request_pairs(&method, q, &body))
 }
 
 fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
@@ -181,18 +186,13 @@ fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
     success(Value::Array(data))
 }
 
-async fn labels(State(db): State<Arc<Db>>, Query(q): Query<Vec<(String, String)>>) -> Response {
-    labels_for(&db, &q)
-}
-
-async fn labels_post(
+async fn labels(
     State(db): State<Arc<Db>>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(body): RawForm,
 ) -> Response {
-    let mut all = q;
-    all.extend(form_pairs(&body));
-    labels_for(&db, &all)
+    labels_for(&db, &request_pairs(&method, q, &body))
 }
 
 fn labels_for(db: &Db, pairs: &[(String, String)]) -> Response {

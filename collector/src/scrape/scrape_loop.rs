@@ -206,8 +206,8 @@ impl ScrapeLoop {
         let (up, counts, err) = match result {
             Ok((c, pending)) => {
                 let mut app = self.db.appender();
-                for (h, t, v) in &pending {
-                    app.add(h, *t, *v);
+                for (h, t, v) in pending {
+                    app.add_owned(h, t, v);
                 }
                 self.add_report(&mut app, ts, 1.0, dur, &c);
                 match app.commit() {

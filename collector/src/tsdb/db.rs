@@ -562,7 +562,12 @@ impl Appender<'_> {
     }
 
     pub fn add(&mut self, s: &SeriesHandle, t: i64, v: f64) {
-        self.samples.push((s.clone(), t, v));
+        self.add_owned(s.clone(), t, v);
+    }
+
+    /// [`Appender::add`] for a handle the caller gives up (no reference-count traffic).
+    pub fn add_owned(&mut self, s: SeriesHandle, t: i64, v: f64) {
+        self.samples.push((s, t, v));
     }
 
     pub fn len(&self) -> usize {
