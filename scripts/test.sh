@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real components the tests drive (Debian packages): node_exporter and RabbitMQ with its
-# Prometheus plugin. Installed only when missing.
+# What the tests drive (Debian packages), installed only when missing: node_exporter and
+# RabbitMQ with its Prometheus plugin, and two system tools.
 need=()
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+# The process tests signal the collector with kill(1) and mount a tmpfs for the
+# disk-full test: procps and mount, present on most machines but not essential ones.
+[ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)
+command -v mount >/dev/null || need+=(mount)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""
