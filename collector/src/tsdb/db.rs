@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::block::{Block, BlockWriter};
 use super::head::{Head, Rejected, SeriesHandle, SeriesRef};
@@ -15,6 +15,8 @@ use super::wal::{self, Record, Wal};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
+/// How long the store stays unready after a failed WAL write.
+pub const READY_AFTER_WAL_FAILURE: Duration = Duration::from_secs(2);
 
 /// Store options. Defaults follow Prometheus.
 #[derive(Clone, Debug)]
@@ -96,6 +98,9 @@ pub struct Db {
     maintenance: Mutex<()>,
     pub stats: DbStats,
     wal_failing: AtomicBool,
+    /// When the last WAL write failed, in ms since `started`, plus 1 (0: never).
+    wal_failed_at_ms: AtomicU64,
+    started: Instant,
     _lock: fs::File,
 }
 
@@ -215,6 +220,8 @@ impl Db {
             maintenance: Mutex::new(()),
             stats: DbStats::default(),
             wal_failing: AtomicBool::new(false),
+            wal_failed_at_ms: AtomicU64::new(0),
+            started: Instant::now(),
             _lock: lock_file,
         };
         db.stats
@@ -242,9 +249,17 @@ impl Db {
             .clone()
     }
 
-    /// False while WAL writes fail (disk full): `/-/ready` reports unready.
+    /// False while WAL writes fail (disk full) and for [`READY_AFTER_WAL_FAILURE`] after
+    /// the last failure: `/-/ready` reports unready. (On a nearly full disk a small
+    /// commit can still fit where a larger one fails; readiness should not flicker.)
     pub fn is_ready(&self) -> bool {
-        !self.wal_failing.load(Ordering::Relaxed)
+        match self.wal_failed_at_ms.load(Ordering::Relaxed) {
+            0 => true,
+            at => {
+                let now = self.started.elapsed().as_millis() as u64;
+                now.saturating_sub(at - 1) >= READY_AFTER_WAL_FAILURE.as_millis() as u64
+            }
+        }
     }
 
     pub fn appender(&self) -> Appender<'_> {
@@ -324,24 +339,32 @@ impl Db {
         let wal_dir = self.dir.join("wal");
         let closed = lock(&self.wal).roll().map_err(io_err(&wal_dir))?;
         self.head.truncate(t);
-        let series = self.head.all_series();
-        let mut records = Vec::with_capacity(series.len() / 1000 + 2);
-        records.push(Record::Series(
-            series.iter().map(|(r, l, _)| (*r, l.clone())).collect(),
-        ));
-        let mut batch = Vec::new();
-        for (r, _, chunks) in &series {
-            let sc = SeriesChunks {
-                labels: Labels::default(),
-                chunks: chunks.clone(),
-            };
-            batch.extend(sc.samples(t, i64::MAX).map(|(ts, v)| (*r, ts, v)));
-            if batch.len() > 100_000 {
-                records.push(Record::Samples(std::mem::take(&mut batch)));
+        // The checkpoint is written as it is built, a few hundred series at a time, so
+        // that it costs little memory beside the head.
+        let series = self.head.series_handles();
+        let head = &self.head;
+        let records = series.chunks(500).flat_map(|part| {
+            let mut out = vec![Record::Series(
+                part.iter()
+                    .map(|h| {
+                        let g = lock(h);
+                        (g.sref, g.labels.clone())
+                    })
+                    .collect(),
+            )];
+            let mut batch = Vec::new();
+            for h in part {
+                let sref = lock(h).sref;
+                let sc = SeriesChunks {
+                    labels: Labels::default(),
+                    chunks: head.chunks_of(h, t, i64::MAX),
+                };
+                batch.extend(sc.samples(t, i64::MAX).map(|(ts, v)| (sref, ts, v)));
             }
-        }
-        records.push(Record::Samples(batch));
-        wal::write_checkpoint(&wal_dir, closed, &records).map_err(io_err(&wal_dir))?;
+            out.push(Record::Samples(batch));
+            out
+        });
+        wal::write_checkpoint(&wal_dir, closed, records).map_err(io_err(&wal_dir))?;
         self.stats.head_truncations.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -609,6 +632,8 @@ impl Appender<'_> {
             let mut w = lock(&db.wal);
             if let Err(e) = w.write(&buf) {
                 db.stats.wal_write_failures.fetch_add(1, Ordering::Relaxed);
+                let at = db.started.elapsed().as_millis() as u64 + 1;
+                db.wal_failed_at_ms.store(at, Ordering::Relaxed);
                 if !db.wal_failing.swap(true, Ordering::Relaxed) {
                     tracing::error!(error = %e, "Writing the WAL failed: ingestion stopped until it succeeds (disk full?)");
                 }
