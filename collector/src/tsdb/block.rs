@@ -300,6 +300,12 @@ impl Block {
                 max_t,
             });
         }
+        // Postings lists grew by doubling; a block keeps them for its whole life.
+        for values in postings.values_mut() {
+            for list in values.values_mut() {
+                list.shrink_to_fit();
+            }
+        }
         let chunks = File::open(dir.join("chunks"))?;
         let size = super::wal::dir_size(dir);
         Ok(Block {

@@ -11,16 +11,13 @@ use super::labels::{Labels, Matcher};
 use super::postings;
 use super::query::{ChunkData, SeriesChunks};
 
-/// A full head chunk: written to the head-chunks files (24 bytes in memory: where it is
-/// and its time range), or kept in memory when it could not be written.
+/// A full head chunk: written to the head-chunks files (16 bytes in memory: where it is
+/// and when it starts), or kept in memory when it could not be written. Where a chunk
+/// on disk ends is in its file; in memory, the next chunk's start bounds it (chunks of a
+/// series follow each other), which is all that choosing chunks for a query needs.
 enum Closed {
     Mem(Box<ChunkData>),
-    Disk {
-        min_t: i64,
-        /// `max_t - min_t`: a chunk spans at most a block range.
-        span: u32,
-        at: DiskRef,
-    },
+    Disk { min_t: i64, at: DiskRef },
 }
 
 impl Closed {
@@ -31,17 +28,11 @@ impl Closed {
         }
     }
 
-    fn max_t(&self) -> i64 {
-        match self {
-            Closed::Mem(c) => c.max_t,
-            Closed::Disk { min_t, span, .. } => min_t + i64::from(*span),
-        }
-    }
-
+    /// The chunk's bytes with its exact time range.
     fn data(&self, files: &HeadChunks) -> Option<ChunkData> {
         match self {
             Closed::Mem(c) => Some((**c).clone()),
-            Closed::Disk { min_t, at, .. } => files.read(*at, *min_t, self.max_t()),
+            Closed::Disk { min_t, at } => files.read(*at, *min_t),
         }
     }
 
@@ -53,6 +44,14 @@ impl Closed {
             }
     }
 }
+
+/// A head chunk is also cut when its bytes reach this size. Most series stay under it
+/// for their 120 samples (1 to 2 bytes a sample), but noisy counters take 3 or more,
+/// and the open chunk is most of what a series costs in memory: the cap keeps a series
+/// near 800 bytes at 100k series instead of over 1 KiB (`examples/headbench.rs`).
+/// Prometheus later added such a cap too (1 KiB). Blocks re-encode samples, so the cap
+/// changes nothing on disk.
+const HEAD_CHUNK_MAX_BYTES: usize = 256;
 
 pub type SeriesRef = u64;
 
@@ -103,10 +102,34 @@ impl MemSeries {
         }
     }
 
-    pub fn max_time(&self) -> Option<i64> {
+    pub(crate) fn max_time(&self, chunk_range: i64, files: &HeadChunks) -> Option<i64> {
         match &self.open {
             Some(a) if a.count() > 0 => Some(a.max_time()),
-            _ => self.chunks.last().map(Closed::max_t),
+            _ => {
+                let i = self.chunks.len().checked_sub(1)?;
+                Some(self.closed_max(i, chunk_range, files))
+            }
+        }
+    }
+
+    /// The end of closed chunk `i`: exact in memory, else bounded by what follows it
+    /// (the next chunk's start, or the open chunk's) and by the end of its chunk range
+    /// (a chunk never crosses one), else read from its file.
+    fn closed_max(&self, i: usize, chunk_range: i64, files: &HeadChunks) -> i64 {
+        let next_min = match self.chunks.get(i + 1) {
+            Some(c) => Some(c.min_t()),
+            None => self
+                .open
+                .as_ref()
+                .filter(|a| a.count() > 0)
+                .map(|a| a.min_time()),
+        };
+        let c = &self.chunks[i];
+        let range_end = (c.min_t().div_euclid(chunk_range) + 1).saturating_mul(chunk_range) - 1;
+        match (c, next_min) {
+            (Closed::Mem(c), _) => c.max_t,
+            (_, Some(n)) => (n - 1).min(range_end),
+            (c, None) => c.data(files).map_or(range_end, |d| d.max_t),
         }
     }
 
@@ -137,14 +160,18 @@ impl MemSeries {
                 }
                 return Err(Rejected::Duplicate);
             }
-        } else if let Some(c) = self.chunks.last() {
-            if t <= c.max_t() {
+        } else if let Some(i) = self.chunks.len().checked_sub(1) {
+            if t <= self.closed_max(i, chunk_range, files) {
                 return Err(Rejected::OutOfOrder);
             }
         }
         let cut = match &self.open {
             None => true,
-            Some(a) => a.count() >= SAMPLES_PER_CHUNK || t >= self.open_end,
+            Some(a) => {
+                a.count() >= SAMPLES_PER_CHUNK
+                    || a.bytes().len() >= HEAD_CHUNK_MAX_BYTES
+                    || t >= self.open_end
+            }
         };
         if cut {
             self.close_open_chunk(files);
@@ -162,8 +189,8 @@ impl MemSeries {
             if a.count() > 0 {
                 let (min_t, max_t) = (a.min_time(), a.max_time());
                 let span = u32::try_from(max_t - min_t).ok();
-                let closed = match span.and_then(|s| Some((s, files.write(a.bytes(), max_t)?))) {
-                    Some((span, at)) => Closed::Disk { min_t, span, at },
+                let closed = match span.and_then(|s| files.write(a.bytes(), max_t, s)) {
+                    Some(at) => Closed::Disk { min_t, at },
                     None => Closed::Mem(Box::new(ChunkData {
                         min_t,
                         max_t,
@@ -178,12 +205,19 @@ impl MemSeries {
     }
 
     /// Chunks overlapping `[mint, maxt]`, the open one included.
-    fn chunks_in(&self, mint: i64, maxt: i64, files: &HeadChunks) -> Vec<ChunkData> {
-        let mut out: Vec<ChunkData> = self
-            .chunks
-            .iter()
-            .filter(|c| c.max_t() >= mint && c.min_t() <= maxt)
-            .filter_map(|c| c.data(files))
+    fn chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        chunk_range: i64,
+        files: &HeadChunks,
+    ) -> Vec<ChunkData> {
+        let mut out: Vec<ChunkData> = (0..self.chunks.len())
+            .filter(|&i| {
+                self.chunks[i].min_t() <= maxt && self.closed_max(i, chunk_range, files) >= mint
+            })
+            .filter_map(|i| self.chunks[i].data(files))
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
             .collect();
         if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
             if a.max_time() >= mint && a.min_time() <= maxt {
@@ -198,8 +232,19 @@ impl MemSeries {
     }
 
     /// Drop chunks that end before `t`; returns whether the series is now empty.
-    fn truncate_before(&mut self, t: i64) -> bool {
-        self.chunks.retain(|c| c.max_t() >= t);
+    fn truncate_before(&mut self, t: i64, chunk_range: i64, files: &HeadChunks) -> bool {
+        // Chunks are in time order: drop the leading ones that end before `t`. Where the
+        // bound on a chunk's end is not enough to tell (`t` not on a chunk range
+        // boundary), its file says.
+        let keep_from = (0..self.chunks.len())
+            .find(|&i| {
+                let c = &self.chunks[i];
+                c.min_t() >= t
+                    || (self.closed_max(i, chunk_range, files) >= t
+                        && c.data(files).is_none_or(|d| d.max_t >= t))
+            })
+            .unwrap_or(self.chunks.len());
+        self.chunks.drain(..keep_from);
         if self
             .open
             .as_ref()
@@ -214,10 +259,8 @@ impl MemSeries {
         std::mem::size_of::<Self>()
             + self.labels.as_bytes().len()
             + self.chunks.iter().map(Closed::memory_bytes).sum::<usize>()
-            + self
-                .open
-                .as_ref()
-                .map_or(0, |a| a.bytes().len() + std::mem::size_of::<XorAppender>())
+            // The appender itself is inside `Self`; its bytes are on the heap.
+            + self.open.as_ref().map_or(0, |a| a.bytes().len())
     }
 }
 
@@ -497,7 +540,7 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let chunks = s.chunks_in(mint, maxt, &self.files);
+                let chunks = s.chunks_in(mint, maxt, self.chunk_range, &self.files);
                 (!chunks.is_empty()).then(|| SeriesChunks {
                     labels: s.labels.clone(),
                     chunks,
@@ -514,36 +557,41 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let (a, b) = (s.min_time()?, s.max_time()?);
+                let (a, b) = (s.min_time()?, s.max_time(self.chunk_range, &self.files)?);
                 (b >= mint && a <= maxt).then(|| s.labels.clone())
             })
             .collect()
     }
 
     /// Every series with its chunks in `[mint, maxt)`, sorted by labels (for persisting).
-    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Vec<SeriesChunks> {
-        let mut v = self.select(&[], mint, maxt - 1);
-        v.sort_by(|a, b| a.labels.cmp(&b.labels));
-        v
-    }
-
-    /// All series with refs (for WAL checkpoints).
-    pub(crate) fn all_series(&self) -> Vec<(SeriesRef, Labels, Vec<ChunkData>)> {
-        let idx = self.read();
-        let mut v: Vec<_> = idx
+    /// Chunks are read one series at a time as the iterator goes, so persisting a head
+    /// never holds more than one series' chunks beside the head itself.
+    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> impl Iterator<Item = SeriesChunks> + '_ {
+        let mut all: Vec<(Labels, SeriesHandle)> = self
+            .read()
             .series
             .values()
-            .map(|s| {
-                let s = lock(s);
-                (
-                    s.sref,
-                    s.labels.clone(),
-                    s.chunks_in(i64::MIN, i64::MAX, &self.files),
-                )
-            })
+            .map(|s| (lock(s).labels.clone(), s.clone()))
             .collect();
-        v.sort_by_key(|x| x.0);
-        v
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().filter_map(move |(labels, s)| {
+            let chunks = lock(&s).chunks_in(mint, maxt - 1, self.chunk_range, &self.files);
+            (!chunks.is_empty()).then_some(SeriesChunks { labels, chunks })
+        })
+    }
+
+    /// Every series, in ref order (for WAL checkpoints).
+    pub(crate) fn series_handles(&self) -> Vec<SeriesHandle> {
+        let idx = self.read();
+        let mut v: Vec<(SeriesRef, SeriesHandle)> =
+            idx.series.iter().map(|(r, s)| (*r, s.clone())).collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v.into_iter().map(|x| x.1).collect()
+    }
+
+    /// One series' chunks overlapping `[mint, maxt]`.
+    pub(crate) fn chunks_of(&self, s: &SeriesHandle, mint: i64, maxt: i64) -> Vec<ChunkData> {
+        lock(s).chunks_in(mint, maxt, self.chunk_range, &self.files)
     }
 
     /// Drop everything before `t` (persisted into a block) and series left empty.
@@ -554,7 +602,7 @@ impl Head {
         let mut new_min = i64::MAX;
         for (r, s) in &idx.series {
             let mut s = lock(s);
-            if s.truncate_before(t) {
+            if s.truncate_before(t, self.chunk_range, &self.files) {
                 s.removed = true;
                 empty.push((*r, s.labels.clone()));
             } else if let Some(m) = s.min_time() {
@@ -636,7 +684,7 @@ mod tests {
         assert!(matches!(r, Refs::One(3)));
         assert!(r.remove(3));
         assert_eq!(std::mem::size_of::<Refs>(), 16);
-        assert_eq!(std::mem::size_of::<super::Closed>(), 24);
+        assert_eq!(std::mem::size_of::<super::Closed>(), 16);
     }
 
     use super::*;
@@ -676,6 +724,25 @@ mod tests {
         );
         assert_eq!(c.samples(0, i64::MAX).count(), 300);
         assert_eq!(c.samples(100, 199).count(), 20);
+    }
+
+    #[test]
+    fn noisy_chunks_are_cut_by_size() {
+        let h = Head::new(7_200_000);
+        let (s, _) = h.get_or_create(&l(&[("__name__", "a")]));
+        let mut v = 0.0;
+        for t in 0..120 {
+            // Increments whose low bits change every sample: about 3 bytes a sample.
+            v += ((t * 7919) % 1000) as f64 + 0.25;
+            h.append(&s, t * 15_000, v).unwrap();
+        }
+        let c = &h.select(&[], 0, i64::MAX)[0];
+        assert!(c.chunks.len() >= 2, "{} chunks", c.chunks.len());
+        assert!(c
+            .chunks
+            .iter()
+            .all(|c| c.data.len() < HEAD_CHUNK_MAX_BYTES + 16));
+        assert_eq!(c.samples(0, i64::MAX).count(), 120);
     }
 
     #[test]
@@ -742,5 +809,41 @@ mod tests {
         );
         assert_eq!(h.append(&a, 150, 1.0), Err(Rejected::OutOfBounds));
         assert!(h.get(&l(&[("__name__", "b")])).is_none());
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+
+    /// Closed chunks on disk keep only their start in memory: queries, truncation at
+    /// any time and out-of-order checks must still see each chunk's exact end.
+    #[test]
+    fn chunks_on_disk_keep_exact_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Head::with_chunk_dir(1000, dir.path()).unwrap();
+        let (s, _) = h.get_or_create(&Labels::from_pairs([("__name__", "a")]));
+        // 7 ms apart: chunks [0, 833] (120 samples), [840, 994], [1001, ...], ...
+        for t in 0..400 {
+            h.append(&s, t * 7, t as f64).unwrap();
+        }
+        assert!(h.chunk_files_bytes() > 0);
+        let all = h.select(&[], 0, i64::MAX);
+        let ranges: Vec<(i64, i64)> = all[0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        assert_eq!(ranges[..3], [(0, 833), (840, 994), (1001, 1834)]);
+        // A query between two chunks' data gets no chunk that holds none of it.
+        let gap = h.select(&[], 995, 1000);
+        assert!(gap.is_empty(), "{:?}", gap[0].chunks);
+        assert_eq!(
+            all[0].samples(995, 1007).map(|s| s.0).collect::<Vec<_>>(),
+            [1001]
+        );
+        // Truncating off a chunk boundary drops exactly the chunks that end before it.
+        h.truncate(997);
+        let left = h.select(&[], 0, i64::MAX);
+        assert_eq!(left[0].chunks[0].min_t, 1001);
+        assert_eq!(h.time_range().map(|r| r.0), Some(1001));
+        h.truncate(1500);
+        assert_eq!(h.select(&[], 0, i64::MAX)[0].chunks[0].min_t, 1001);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
+use std::num::NonZeroU32;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,11 +16,14 @@ use std::sync::{Arc, Mutex};
 use super::query::ChunkData;
 
 const FILE_SIZE: u64 = 64 << 20;
+/// Length and span before each chunk's bytes.
+const HEADER: u64 = 6;
 
-/// Where a closed chunk's bytes are.
+/// Where a closed chunk's bytes are. File ids start at 1, so that an enum holding a
+/// `DiskRef` can keep its tag in the id's zero (a head series keeps one per chunk).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DiskRef {
-    pub file: u32,
+    pub file: NonZeroU32,
     /// Files stay under 64 MiB, so offsets fit 32 bits.
     pub offset: u32,
 }
@@ -71,16 +75,18 @@ impl HeadChunks {
         })
     }
 
-    /// Store a closed chunk's bytes; `None` keeps it in memory (no dir, or a write
-    /// failed, e.g. the disk is full).
-    pub fn write(&self, bytes: &[u8], max_t: i64) -> Option<DiskRef> {
+    /// Store a closed chunk's bytes and its time span (`max_t - min_t`, which the head
+    /// does not keep in memory); `None` keeps it in memory (no dir, or a write failed,
+    /// e.g. the disk is full).
+    pub fn write(&self, bytes: &[u8], max_t: i64, span: u32) -> Option<DiskRef> {
         let dir = self.dir.as_ref()?;
-        // Each chunk is stored as `u16 LE length` + bytes (a head chunk is far smaller).
+        // Each chunk is stored as `u16 LE length`, `u32 LE span`, bytes (a head chunk is
+        // far smaller than 64 KiB).
         let len = u16::try_from(bytes.len()).ok()?;
         let mut g = lock(&self.inner);
         let rotate = match g.current.and_then(|id| g.files.get(&id)) {
             None => true,
-            Some(f) => f.len + bytes.len() as u64 + 2 > FILE_SIZE,
+            Some(f) => f.len + bytes.len() as u64 + HEADER > FILE_SIZE,
         };
         if rotate {
             let id = g.next_id;
@@ -112,8 +118,9 @@ impl HeadChunks {
         let id = g.current?;
         let f = g.files.get_mut(&id)?;
         let offset = f.len;
-        let mut rec = Vec::with_capacity(bytes.len() + 2);
+        let mut rec = Vec::with_capacity(bytes.len() + HEADER as usize);
         rec.extend_from_slice(&len.to_le_bytes());
+        rec.extend_from_slice(&span.to_le_bytes());
         rec.extend_from_slice(bytes);
         if f.file.write_all_at(&rec, offset).is_err() {
             return None;
@@ -121,28 +128,30 @@ impl HeadChunks {
         f.len += rec.len() as u64;
         f.max_t = f.max_t.max(max_t);
         Some(DiskRef {
-            file: id,
+            file: NonZeroU32::new(id)?,
             offset: u32::try_from(offset).ok()?,
         })
     }
 
     /// Read a chunk back; `None` if its file is gone or the read fails.
-    pub fn read(&self, r: DiskRef, min_t: i64, max_t: i64) -> Option<ChunkData> {
-        let file = lock(&self.inner).files.get(&r.file)?.file.clone();
+    pub fn read(&self, r: DiskRef, min_t: i64) -> Option<ChunkData> {
+        let file = lock(&self.inner).files.get(&r.file.get())?.file.clone();
         let fail = |e: std::io::Error| {
             tracing::error!(file = r.file, error = %e, "Reading a head chunk failed");
         };
-        let mut len = [0u8; 2];
-        file.read_exact_at(&mut len, u64::from(r.offset))
+        let mut head = [0u8; HEADER as usize];
+        file.read_exact_at(&mut head, u64::from(r.offset))
             .map_err(fail)
             .ok()?;
-        let mut buf = vec![0u8; usize::from(u16::from_le_bytes(len))];
-        file.read_exact_at(&mut buf, u64::from(r.offset) + 2)
+        let len = u16::from_le_bytes([head[0], head[1]]);
+        let span = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+        let mut buf = vec![0u8; usize::from(len)];
+        file.read_exact_at(&mut buf, u64::from(r.offset) + HEADER)
             .map_err(fail)
             .ok()?;
         Some(ChunkData {
             min_t,
-            max_t,
+            max_t: min_t + i64::from(span),
             data: buf.into(),
         })
     }

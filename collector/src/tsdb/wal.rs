@@ -319,9 +319,14 @@ impl Wal {
     }
 }
 
-/// Write a checkpoint covering segments up to `upto` and delete those segments.
-/// `records` hold everything that must survive (live series, samples not yet in blocks).
-pub fn write_checkpoint(dir: &Path, upto: u64, records: &[Record]) -> io::Result<()> {
+/// Write a checkpoint covering segments up to `upto` and delete those segments (and
+/// older checkpoints). `records` hold everything that must survive (live series,
+/// samples not yet in blocks); they are consumed as they are written.
+pub fn write_checkpoint(
+    dir: &Path,
+    upto: u64,
+    records: impl IntoIterator<Item = Record>,
+) -> io::Result<()> {
     let name = format!("checkpoint.{}", segment_name(upto));
     let tmp = dir.join(format!("{name}.tmp"));
     {
@@ -473,7 +478,7 @@ mod tests {
         let mut b = Vec::new();
         series(2, "new").encode_into(&mut b);
         w.write(&b).unwrap();
-        write_checkpoint(d.path(), closed, &[series(1, "kept")]).unwrap();
+        write_checkpoint(d.path(), closed, [series(1, "kept")]).unwrap();
         drop(w);
         let (got, _, _) = replay(d.path());
         assert_eq!(got, vec![series(1, "kept"), series(2, "new")]);
