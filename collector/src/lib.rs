@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod exposition;
+pub mod promql;
 pub mod scrape;
 pub mod server;
 pub mod tsdb;

@@ -227,6 +227,22 @@ impl Matcher {
         })
     }
 
+    /// A matcher with a regex compiled elsewhere (the PromQL parser's, which is already
+    /// anchored and accepts Go's syntax quirks).
+    pub fn with_regex(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        re: Option<regex::Regex>,
+    ) -> Matcher {
+        Matcher {
+            name: name.into(),
+            op,
+            value: value.into(),
+            re,
+        }
+    }
+
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Matcher {
         Matcher {
             name: name.into(),

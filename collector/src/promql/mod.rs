@@ -1,0 +1,287 @@
+//! PromQL: queries parsed by the `promql-parser` crate and evaluated here, over the
+//! store's [`Queryable`] view, with Prometheus 2.42's semantics for float samples.
+//!
+//! Evaluation works on whole ranges at once, as Prometheus's engine does: every node
+//! yields, for each output series, its points at the query's steps (an instant query is
+//! a range of one step). Range functions walk each series' samples once per query, and
+//! aggregations and binary operators compute their groups and matches once per series
+//! rather than once per step.
+
+mod aggr;
+mod binop;
+mod eval;
+mod functions;
+pub mod test_script;
+
+use std::fmt;
+use std::sync::Once;
+use std::time::Duration;
+
+use promql_parser::parser::{self, Expr};
+
+use crate::tsdb::{Labels, Queryable};
+
+pub use eval::EvalOptions;
+
+/// What a query returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        v: String,
+    },
+    /// An instant vector: one sample per series, at the evaluation time.
+    Vector(Vec<Sample>),
+    /// A range vector (range queries, and instant queries of `x[5m]`).
+    Matrix(Vec<Series>),
+}
+
+/// One sample of an instant vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// A series with its points in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Why a query failed, with the error type of Prometheus's HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryError {
+    /// The query does not parse or is not valid (`bad_data`, HTTP 400).
+    BadData(String),
+    /// Evaluation failed (`execution`, HTTP 422).
+    Execution(String),
+    /// The query ran past its timeout (`timeout`, HTTP 503).
+    Timeout(String),
+    /// The query was cancelled (`canceled`, HTTP 503).
+    Canceled(String),
+}
+
+impl QueryError {
+    /// The `errorType` of Prometheus's API envelope.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            QueryError::BadData(_) => "bad_data",
+            QueryError::Execution(_) => "execution",
+            QueryError::Timeout(_) => "timeout",
+            QueryError::Canceled(_) => "canceled",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            QueryError::BadData(m)
+            | QueryError::Execution(m)
+            | QueryError::Timeout(m)
+            | QueryError::Canceled(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+/// Functions Prometheus 2.42 has. The parser follows Prometheus 3 and knows more; those
+/// are refused as 2.42 refuses them.
+const FUNCTIONS_2_42: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_count",
+    "histogram_fraction",
+    "histogram_quantile",
+    "histogram_sum",
+    "holt_winters",
+    "double_exponential_smoothing",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
+];
+
+/// Parse a query. Accepts 2.x's `holt_winters` (Prometheus 3 renamed it
+/// `double_exponential_smoothing`, which the parser knows) and refuses what 2.42 does
+/// not have (functions added later, `limitk`, `or` inside selectors).
+pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        use parser::value::ValueType;
+        // An error means it is registered already (or built in); either way it parses.
+        let _ = parser::register_extra_functions(vec![parser::Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        )]);
+    });
+    let expr = parser::parse(query).map_err(QueryError::BadData)?;
+    check_2_42(&expr)?;
+    Ok(expr)
+}
+
+fn check_2_42(e: &Expr) -> Result<(), QueryError> {
+    let bad = |m: String| Err(QueryError::BadData(m));
+    match e {
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            if op == "limitk" || op == "limit_ratio" {
+                return bad(format!("unknown aggregation operator {op:?}"));
+            }
+            if let Some(p) = &a.param {
+                check_2_42(p)?;
+            }
+            check_2_42(&a.expr)
+        }
+        Expr::Unary(u) => check_2_42(&u.expr),
+        Expr::Binary(b) => {
+            if let Some(m) = &b.modifier {
+                if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+                    return bad("fill modifiers are not supported".into());
+                }
+            }
+            check_2_42(&b.lhs)?;
+            check_2_42(&b.rhs)
+        }
+        Expr::Paren(p) => check_2_42(&p.expr),
+        Expr::Subquery(s) => check_2_42(&s.expr),
+        Expr::VectorSelector(vs) => check_selector(vs),
+        Expr::MatrixSelector(ms) => check_selector(&ms.vs),
+        Expr::Call(c) => {
+            if !FUNCTIONS_2_42.contains(&c.func.name) {
+                return bad(format!("unknown function with name {:?}", c.func.name));
+            }
+            for a in &c.args.args {
+                check_2_42(a)?;
+            }
+            Ok(())
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+        Expr::Extension(_) => bad("unsupported expression".into()),
+    }
+}
+
+fn check_selector(vs: &parser::VectorSelector) -> Result<(), QueryError> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(QueryError::BadData(
+            "'or' in label matchers is not supported".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Evaluate `query` at time `t` (ms).
+pub fn instant_query(
+    store: &dyn Queryable,
+    query: &str,
+    t: i64,
+    opts: &EvalOptions,
+) -> Result<Value, QueryError> {
+    let expr = parse(query)?;
+    eval::instant(store, &expr, t, opts)
+}
+
+/// Evaluate `query` from `start` to `end` every `step` (ms); the result is a matrix.
+pub fn range_query(
+    store: &dyn Queryable,
+    query: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    opts: &EvalOptions,
+) -> Result<Value, QueryError> {
+    let expr = parse(query)?;
+    eval::range(store, &expr, start, end, step, opts)
+}
+
+pub(crate) fn duration_ms(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Format a float as Prometheus does in label values and the API (Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`, with `+Inf`, `-Inf`, `NaN`).
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
