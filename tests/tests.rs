@@ -129,4 +129,6 @@ fn simulated_history_imports_and_dumps_back() {
 
 mod collect;
 mod faults;
+mod promql_diff;
+mod query_api;
 mod real;

@@ -1,6 +1,7 @@
-//! The metadata part of Prometheus's HTTP API, over the store: `/api/v1/series`,
-//! `/api/v1/labels`, `/api/v1/label/<name>/values` (what Grafana's variable queries use)
-//! and `/api/v1/status/buildinfo`. The query endpoints come with the PromQL engine.
+//! Prometheus's HTTP API over the store: `/api/v1/query` and `/api/v1/query_range`
+//! (PromQL), `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values` (what
+//! Grafana's variable queries use) and `/api/v1/status/buildinfo`, with Prometheus's
+//! JSON envelope, error types and status codes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,17 +13,41 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::promql::{self, EvalOptions, QueryError};
 use crate::tsdb::labels::{parse_selector, Matcher};
-use crate::tsdb::{Db, Queryable};
+use crate::tsdb::{Db, Labels, Queryable};
+
+/// Prometheus's cap on the points of one series in a range query.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// What the API handlers share.
+pub struct ApiState {
+    pub db: Arc<Db>,
+    pub query: EvalOptions,
+    /// `--query.max-concurrency`: queries beyond it wait for a slot.
+    pub slots: tokio::sync::Semaphore,
+}
+
+impl ApiState {
+    pub fn new(db: Arc<Db>, query: EvalOptions, max_concurrency: usize) -> ApiState {
+        ApiState {
+            db,
+            query,
+            slots: tokio::sync::Semaphore::new(max_concurrency.max(1)),
+        }
+    }
+}
 
 /// The routes, with the store as their state.
-pub fn router(db: Arc<Db>) -> Router {
+pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/status/buildinfo", get(buildinfo))
-        .with_state(db)
+        .with_state(state)
 }
 
 fn bad_data(msg: impl Into<String>) -> Response {
@@ -153,12 +178,12 @@ fn request_pairs(
 }
 
 async fn series(
-    State(db): State<Arc<Db>>,
+    State(st): State<Arc<ApiState>>,
     method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(body): RawForm,
 ) -> Response {
-    series_for(&db, &request_pairs(&method, q, &body))
+    series_for(&st.db, &request_pairs(&method, q, &body))
 }
 
 fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
@@ -187,12 +212,12 @@ fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
 }
 
 async fn labels(
-    State(db): State<Arc<Db>>,
+    State(st): State<Arc<ApiState>>,
     method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(body): RawForm,
 ) -> Response {
-    labels_for(&db, &request_pairs(&method, q, &body))
+    labels_for(&st.db, &request_pairs(&method, q, &body))
 }
 
 fn labels_for(db: &Db, pairs: &[(String, String)]) -> Response {
@@ -211,7 +236,7 @@ fn labels_for(db: &Db, pairs: &[(String, String)]) -> Response {
 }
 
 async fn label_values(
-    State(db): State<Arc<Db>>,
+    State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -224,12 +249,216 @@ async fn label_values(
     };
     let mut vals = BTreeSet::new();
     if p.matchers.is_empty() {
-        vals.extend(db.label_values(&name, &[], p.start, p.end));
+        vals.extend(st.db.label_values(&name, &[], p.start, p.end));
     }
     for m in &p.matchers {
-        vals.extend(db.label_values(&name, m, p.start, p.end));
+        vals.extend(st.db.label_values(&name, m, p.start, p.end));
     }
     success(json!(vals))
+}
+
+fn query_error(e: &QueryError) -> Response {
+    let code = match e {
+        QueryError::BadData(_) => StatusCode::BAD_REQUEST,
+        QueryError::Execution(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        QueryError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // Prometheus answers 499 (client closed the connection).
+        QueryError::Canceled(_) => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+    };
+    (
+        code,
+        Json(json!({"status": "error", "errorType": e.kind(), "error": e.message()})),
+    )
+        .into_response()
+}
+
+/// A duration parameter: float seconds or a Prometheus duration (`5m`, `1h30m`).
+pub fn parse_duration_param(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ms = f * 1000.0;
+        if ms.is_finite() && ms.abs() < 9.2e18 {
+            return Ok(ms.round() as i64);
+        }
+        return Err(format!(
+            "cannot parse {s:?} to a valid duration. It overflows int64"
+        ));
+    }
+    crate::config::duration::parse_duration(s)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A timestamp in the API's JSON: seconds with up to 3 decimals (whole seconds as
+/// integers, as Prometheus writes them).
+fn json_time(t: i64) -> Value {
+    if t % 1000 == 0 {
+        json!(t / 1000)
+    } else {
+        json!(t as f64 / 1000.0)
+    }
+}
+
+fn json_labels(l: &Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+/// The `data` of a query response, as Prometheus writes it.
+pub fn result_json(v: &promql::Value) -> Value {
+    let point = |t: i64, v: f64| json!([json_time(t), promql::format_float(v)]);
+    match v {
+        promql::Value::Scalar { t, v } => json!({"resultType": "scalar", "result": point(*t, *v)}),
+        promql::Value::String { t, v } => {
+            json!({"resultType": "string", "result": [json_time(*t), v]})
+        }
+        promql::Value::Vector(samples) => json!({
+            "resultType": "vector",
+            "result": samples
+                .iter()
+                .map(|s| json!({"metric": json_labels(&s.labels), "value": point(s.t, s.v)}))
+                .collect::<Vec<_>>(),
+        }),
+        promql::Value::Matrix(series) => json!({
+            "resultType": "matrix",
+            "result": series
+                .iter()
+                .map(|s| json!({
+                    "metric": json_labels(&s.labels),
+                    "values": s.points.iter().map(|p| point(p.0, p.1)).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// The evaluation options for one request: its `timeout` shortens the server's.
+fn request_options(st: &ApiState, pairs: &[(String, String)]) -> Result<EvalOptions, String> {
+    let mut opts = st.query.clone();
+    if let Some(t) = param(pairs, "timeout") {
+        let ms =
+            parse_duration_param(t).map_err(|e| format!("invalid parameter \"timeout\": {e}"))?;
+        if ms > 0 {
+            opts.timeout = opts
+                .timeout
+                .min(std::time::Duration::from_millis(ms as u64));
+        }
+    }
+    Ok(opts)
+}
+
+async fn run_query<F>(st: Arc<ApiState>, f: F) -> Response
+where
+    F: FnOnce(&ApiState) -> Result<promql::Value, QueryError> + Send + 'static,
+{
+    let Ok(_slot) = st.slots.acquire().await else {
+        return query_error(&QueryError::Canceled("the server is shutting down".into()));
+    };
+    let st2 = st.clone();
+    match tokio::task::spawn_blocking(move || f(&st2)).await {
+        Ok(Ok(v)) => success(result_json(&v)),
+        Ok(Err(e)) => query_error(&e),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"status": "error", "errorType": "internal", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn query(
+    State(st): State<Arc<ApiState>>,
+    method: Method,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(body): RawForm,
+) -> Response {
+    let pairs = request_pairs(&method, q, &body);
+    let Some(expr) = param(&pairs, "query").map(str::to_string) else {
+        return bad_data("invalid parameter \"query\": no query given");
+    };
+    let t = match param(&pairs, "time") {
+        None => now_ms(),
+        Some(v) => match parse_time(v) {
+            Ok(t) => t,
+            Err(e) => return bad_data(format!("invalid parameter \"time\": {e}")),
+        },
+    };
+    let opts = match request_options(&st, &pairs) {
+        Ok(o) => o,
+        Err(e) => return bad_data(e),
+    };
+    if let Err(e) = promql::parse(&expr) {
+        return bad_data(format!("invalid parameter \"query\": {}", e.message()));
+    }
+    run_query(st, move |st| {
+        promql::instant_query(st.db.as_ref(), &expr, t, &opts)
+    })
+    .await
+}
+
+async fn query_range(
+    State(st): State<Arc<ApiState>>,
+    method: Method,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(body): RawForm,
+) -> Response {
+    let pairs = request_pairs(&method, q, &body);
+    let Some(expr) = param(&pairs, "query").map(str::to_string) else {
+        return bad_data("invalid parameter \"query\": no query given");
+    };
+    let time = |name: &str| -> Result<i64, String> {
+        let v =
+            param(&pairs, name).ok_or_else(|| format!("invalid parameter \"{name}\": missing"))?;
+        parse_time(v).map_err(|e| format!("invalid parameter \"{name}\": {e}"))
+    };
+    let (start, end) = match (time("start"), time("end")) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return bad_data(e),
+    };
+    if end < start {
+        return bad_data("end timestamp must not be before start time");
+    }
+    let step = match param(&pairs, "step").map(parse_duration_param) {
+        None => return bad_data("invalid parameter \"step\": missing"),
+        Some(Err(e)) => return bad_data(format!("invalid parameter \"step\": {e}")),
+        Some(Ok(s)) => s,
+    };
+    if step <= 0 {
+        return bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        );
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        );
+    }
+    let opts = match request_options(&st, &pairs) {
+        Ok(o) => o,
+        Err(e) => return bad_data(e),
+    };
+    if let Err(e) = promql::parse(&expr) {
+        return bad_data(format!("invalid parameter \"query\": {}", e.message()));
+    }
+    run_query(st, move |st| {
+        promql::range_query(st.db.as_ref(), &expr, start, end, step, &opts)
+    })
+    .await
 }
 
 async fn buildinfo() -> Response {

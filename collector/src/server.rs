@@ -33,6 +33,10 @@ pub struct CollectorOptions {
     pub listen: SocketAddr,
     /// How often the store persists, compacts and applies retention.
     pub maintain_every: Duration,
+    /// PromQL: lookback delta, timeout, sample limit.
+    pub query: crate::promql::EvalOptions,
+    /// `--query.max-concurrency`.
+    pub query_concurrency: usize,
 }
 
 /// The running collector, shared by the HTTP handlers.
@@ -45,6 +49,8 @@ pub struct Collector {
     reload_ok_at: AtomicI64,
     started_ms: i64,
     reload_lock: tokio::sync::Mutex<()>,
+    pub query: crate::promql::EvalOptions,
+    pub query_concurrency: usize,
 }
 
 impl Collector {
@@ -99,6 +105,8 @@ pub async fn run(
         reload_ok_at: AtomicI64::new(now_ms()),
         started_ms: now_ms(),
         reload_lock: tokio::sync::Mutex::new(()),
+        query: opts.query.clone(),
+        query_concurrency: opts.query_concurrency,
     });
     let mut tasks = tokio::task::JoinSet::new();
     // WAL sync: at most `wal_sync_interval` of accepted samples are at risk on a crash.
@@ -192,7 +200,11 @@ pub fn router(c: Arc<Collector>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/api/v1/targets", get(targets))
         .with_state(c.clone())
-        .merge(crate::api::router(c.db.clone()))
+        .merge(crate::api::router(Arc::new(crate::api::ApiState::new(
+            c.db.clone(),
+            c.query.clone(),
+            c.query_concurrency,
+        ))))
 }
 
 async fn ready(State(c): State<Arc<Collector>>) -> Response {

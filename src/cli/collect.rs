@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meshscope_collector::config::parse_bytes;
+use meshscope_collector::promql::EvalOptions;
 use meshscope_collector::server::{self, CollectorOptions};
 use meshscope_collector::tsdb::Options;
 use tokio_util::sync::CancellationToken;
@@ -33,12 +34,33 @@ pub struct CollectArgs {
     /// Address of the HTTP server (/metrics, /-/ready, /-/reload, /api/v1/...).
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9477")]
     pub listen: SocketAddr,
+    /// How far back a query looks for the newest sample of a series.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = super::duration_ms)]
+    pub lookback_delta: i64,
+    /// The longest a query may run.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = super::duration_ms)]
+    pub query_timeout: i64,
+    /// The most samples a query may hold in memory at once.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// The most queries evaluated at once; more wait.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
 }
 
 pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         a.wal_sync_interval > 0,
         "--storage.tsdb.wal-sync-interval must be positive"
+    );
+    anyhow::ensure!(
+        a.lookback_delta > 0,
+        "--query.lookback-delta must be positive"
+    );
+    anyhow::ensure!(a.query_timeout > 0, "--query.timeout must be positive");
+    anyhow::ensure!(
+        a.query_max_concurrency > 0,
+        "--query.max-concurrency must be at least 1"
     );
     let opts = CollectorOptions {
         config_file: a.config_file,
@@ -51,6 +73,13 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         },
         listen: a.listen,
         maintain_every: Duration::from_secs(60),
+        query: EvalOptions {
+            lookback_delta_ms: a.lookback_delta,
+            max_samples: a.query_max_samples,
+            timeout: Duration::from_millis(a.query_timeout as u64),
+            ..EvalOptions::default()
+        },
+        query_concurrency: a.query_max_concurrency,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;

@@ -361,8 +361,12 @@ impl<'a> Ev<'a> {
     ) -> EvalResult<Vec<Loaded>> {
         let matchers = selector_matchers(vs)?;
         let found = self.store.select(&matchers, mint, maxt);
+        self.check_deadline()?;
         let mut out = Vec::with_capacity(found.len());
-        for s in found {
+        for (k, s) in found.into_iter().enumerate() {
+            if k % 64 == 0 {
+                self.check_deadline()?;
+            }
             let pts: Vec<(i64, f64)> = s.samples(mint, maxt).collect();
             if !pts.is_empty() {
                 out.push((s.labels, pts));
@@ -391,7 +395,10 @@ impl<'a> Ev<'a> {
         let data = self.load(vs, lo - self.lookback, hi)?;
         let mut out = Vec::with_capacity(data.len());
         let mut total = 0;
-        for (labels, pts) in data {
+        for (k, (labels, pts)) in data.into_iter().enumerate() {
+            if k % 64 == 0 {
+                self.check_deadline()?;
+            }
             let mut points = Vec::with_capacity(refs.len().min(pts.len() * 2 + 1));
             let mut i = 0usize;
             for &(t, rf) in &refs {
