@@ -47,6 +47,15 @@ pub enum CheckCommand {
     Metrics(CheckMetrics),
     /// Check configuration files (like `promtool check config`): exit 0 if all are valid.
     Config(CheckConfig),
+    /// Check rule files (like `promtool check rules`): exit 0 if all are valid.
+    Rules(CheckRules),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckRules {
+    /// The rule files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(args),
         Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
         Command::Check(CheckCommand::Config(args)) => check::config(&args),
+        Command::Check(CheckCommand::Rules(args)) => check::rules(&args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),
     }

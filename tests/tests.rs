@@ -132,3 +132,4 @@ mod faults;
 mod promql_diff;
 mod query_api;
 mod real;
+mod rules;

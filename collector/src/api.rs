@@ -26,6 +26,7 @@ pub struct ApiState {
     pub query: EvalOptions,
     /// `--query.max-concurrency`: queries beyond it wait for a slot.
     pub slots: tokio::sync::Semaphore,
+    pub rules: Option<Arc<crate::rules::RuleManager>>,
 }
 
 impl ApiState {
@@ -34,7 +35,13 @@ impl ApiState {
             db,
             query,
             slots: tokio::sync::Semaphore::new(max_concurrency.max(1)),
+            rules: None,
         }
+    }
+
+    pub fn with_rules(mut self, rules: Arc<crate::rules::RuleManager>) -> ApiState {
+        self.rules = Some(rules);
+        self
     }
 }
 
@@ -47,6 +54,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
         .with_state(state)
 }
 
@@ -459,6 +468,130 @@ async fn query_range(
         promql::range_query(st.db.as_ref(), &expr, start, end, step, &opts)
     })
     .await
+}
+
+fn alert_json(a: &crate::rules::Alert) -> Value {
+    json!({
+        "labels": json_labels(&a.labels),
+        "annotations": a.annotations,
+        "state": a.state.as_str(),
+        "activeAt": crate::server::rfc3339(a.active_at_ms),
+        "value": format_float_e(a.value),
+    })
+}
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`, as Prometheus writes alert values.
+fn format_float_e(v: f64) -> String {
+    if !v.is_finite() {
+        return promql::format_float(v);
+    }
+    let s = format!("{v:e}");
+    // Rust writes 1.5e3 and 1e-7; Go writes 1.5e+03 and 1e-07.
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("+", e),
+            };
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
+    }
+}
+
+/// `/api/v1/rules`: the rule groups with each rule's health and, for alerting rules,
+/// their alerts (`?type=alert|record` filters, as in Prometheus).
+async fn rules(
+    State(st): State<Arc<ApiState>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let want = param(&q, "type");
+    if want.is_some_and(|t| t != "alert" && t != "record") {
+        return bad_data("invalid parameter \"type\": must be \"alert\" or \"record\"");
+    }
+    let groups = st.rules.as_ref().map(|r| r.status()).unwrap_or_default();
+    let data: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let rules: Vec<Value> = g
+                .rules
+                .iter()
+                .filter_map(|r| {
+                    let common = |t: &str| -> serde_json::Map<String, Value> {
+                        let mut m = serde_json::Map::new();
+                        m.insert("name".into(), json!(r.rule.name));
+                        m.insert("query".into(), json!(r.rule.expr.trim()));
+                        m.insert("labels".into(), json!(r.rule.labels));
+                        m.insert("health".into(), json!(r.health));
+                        if !r.last_error.is_empty() {
+                            m.insert("lastError".into(), json!(r.last_error));
+                        }
+                        m.insert("evaluationTime".into(), json!(r.evaluation_seconds));
+                        m.insert(
+                            "lastEvaluation".into(),
+                            json!(crate::server::rfc3339(r.last_evaluation_ms)),
+                        );
+                        m.insert("type".into(), json!(t));
+                        m
+                    };
+                    match &r.rule.kind {
+                        crate::rules::RuleKind::Recording => {
+                            (want != Some("alert")).then(|| Value::Object(common("recording")))
+                        }
+                        crate::rules::RuleKind::Alerting {
+                            for_ms,
+                            annotations,
+                        } => {
+                            if want == Some("record") {
+                                return None;
+                            }
+                            let mut m = common("alerting");
+                            let state = if r
+                                .alerts
+                                .iter()
+                                .any(|a| a.state == crate::rules::AlertState::Firing)
+                            {
+                                "firing"
+                            } else if r.alerts.is_empty() {
+                                "inactive"
+                            } else {
+                                "pending"
+                            };
+                            m.insert("state".into(), json!(state));
+                            m.insert("duration".into(), json!(*for_ms as f64 / 1000.0));
+                            m.insert("annotations".into(), json!(annotations));
+                            m.insert(
+                                "alerts".into(),
+                                Value::Array(r.alerts.iter().map(alert_json).collect()),
+                            );
+                            Some(Value::Object(m))
+                        }
+                    }
+                })
+                .collect();
+            json!({
+                "name": g.name,
+                "file": g.file,
+                "rules": rules,
+                "interval": g.interval_ms as f64 / 1000.0,
+                "limit": g.limit,
+                "evaluationTime": g.evaluation_seconds,
+                "lastEvaluation": crate::server::rfc3339(g.last_evaluation_ms),
+            })
+        })
+        .collect();
+    success(json!({ "groups": data }))
+}
+
+/// `/api/v1/alerts`: every active alert.
+async fn alerts(State(st): State<Arc<ApiState>>) -> Response {
+    let groups = st.rules.as_ref().map(|r| r.status()).unwrap_or_default();
+    let alerts: Vec<Value> = groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .flat_map(|r| r.alerts.iter().map(alert_json))
+        .collect();
+    success(json!({ "alerts": alerts }))
 }
 
 async fn buildinfo() -> Response {

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config};
 use crate::exposition::write::{escape_label_value, fmt_value};
+use crate::rules::RuleManager;
 use crate::scrape::scrape_loop::now_ms;
 use crate::scrape::{ScrapeManager, DURATION_BUCKETS};
 use crate::tsdb::{Db, Options};
@@ -37,6 +38,8 @@ pub struct CollectorOptions {
     pub query: crate::promql::EvalOptions,
     /// `--query.max-concurrency`.
     pub query_concurrency: usize,
+    /// Load the embedded mesh model rules (besides the configuration's `rule_files`).
+    pub mesh_model_rules: bool,
 }
 
 /// The running collector, shared by the HTTP handlers.
@@ -51,6 +54,23 @@ pub struct Collector {
     reload_lock: tokio::sync::Mutex<()>,
     pub query: crate::promql::EvalOptions,
     pub query_concurrency: usize,
+    pub rules: Arc<RuleManager>,
+    mesh_model_rules: bool,
+}
+
+/// The rule groups to run: the mesh model (unless turned off) and the configuration's
+/// `rule_files`.
+fn rule_groups(cfg: &Config, mesh_model: bool) -> Result<Vec<crate::rules::Group>, String> {
+    let mut groups = if mesh_model {
+        crate::rules::mesh_model()?
+    } else {
+        Vec::new()
+    };
+    groups.extend(crate::rules::load_rule_files(
+        &cfg.rule_files,
+        &cfg.base_dir,
+    )?);
+    Ok(groups)
 }
 
 impl Collector {
@@ -61,7 +81,9 @@ impl Collector {
         let res = config::load_file(&self.config_file)
             .map_err(|e| e.to_string())
             .and_then(|cfg| {
+                let groups = rule_groups(&cfg, self.mesh_model_rules)?;
                 self.scrape.apply(&cfg)?;
+                self.rules.apply(groups, cfg.global.evaluation_interval().0);
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
                 Ok(())
             });
@@ -94,8 +116,11 @@ pub async fn run(
     let (path, sopts) = (opts.storage_path.clone(), opts.storage.clone());
     let db = tokio::task::spawn_blocking(move || Db::open(&path, sopts)).await??;
     let db = Arc::new(db);
+    let groups = rule_groups(&cfg, opts.mesh_model_rules).map_err(anyhow::Error::msg)?;
     let scrape = ScrapeManager::start(db.clone(), shutdown.clone());
     scrape.apply(&cfg).map_err(anyhow::Error::msg)?;
+    let rules = RuleManager::new(db.clone(), opts.query.clone(), shutdown.clone());
+    rules.apply(groups, cfg.global.evaluation_interval().0);
     let c = Arc::new(Collector {
         db: db.clone(),
         scrape: scrape.clone(),
@@ -107,6 +132,8 @@ pub async fn run(
         reload_lock: tokio::sync::Mutex::new(()),
         query: opts.query.clone(),
         query_concurrency: opts.query_concurrency,
+        rules,
+        mesh_model_rules: opts.mesh_model_rules,
     });
     let mut tasks = tokio::task::JoinSet::new();
     // WAL sync: at most `wal_sync_interval` of accepted samples are at risk on a crash.
@@ -200,11 +227,10 @@ pub fn router(c: Arc<Collector>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/api/v1/targets", get(targets))
         .with_state(c.clone())
-        .merge(crate::api::router(Arc::new(crate::api::ApiState::new(
-            c.db.clone(),
-            c.query.clone(),
-            c.query_concurrency,
-        ))))
+        .merge(crate::api::router(Arc::new(
+            crate::api::ApiState::new(c.db.clone(), c.query.clone(), c.query_concurrency)
+                .with_rules(c.rules.clone()),
+        )))
 }
 
 async fn ready(State(c): State<Arc<Collector>>) -> Response {
@@ -445,6 +471,35 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "gauge",
         "Blocks on disk.",
         &[("", blocks as f64)],
+    );
+    family(
+        "meshscope_rule_evaluations_total",
+        "counter",
+        "Rule evaluations.",
+        &[("", c.rules.evaluations.load(Ordering::Relaxed) as f64)],
+    );
+    family(
+        "meshscope_rule_evaluation_failures_total",
+        "counter",
+        "Rule evaluations that failed.",
+        &[("", c.rules.failures.load(Ordering::Relaxed) as f64)],
+    );
+    let groups = c.rules.status();
+    let durations: Vec<(String, f64)> = groups
+        .iter()
+        .map(|g| {
+            (
+                format!("{{rule_group=\"{}\"}}", escape_label_value(&g.name)),
+                g.evaluation_seconds,
+            )
+        })
+        .collect();
+    let d_ref: Vec<(&str, f64)> = durations.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    family(
+        "meshscope_rule_group_last_duration_seconds",
+        "gauge",
+        "How long the last evaluation of each rule group took.",
+        &d_ref,
     );
     family(
         "meshscope_tsdb_ready",

@@ -7,7 +7,7 @@ use meshscope_collector::exposition::{self, Format};
 use meshscope_collector::config;
 use meshscope_collector::scrape::discovery;
 
-use super::{read_input, CheckConfig, CheckMetrics, ExpositionFormat};
+use super::{read_input, CheckConfig, CheckMetrics, CheckRules, ExpositionFormat};
 
 pub fn metrics(args: &CheckMetrics) -> anyhow::Result<ExitCode> {
     let body = read_input(args.file.as_ref())?;
@@ -59,6 +59,37 @@ pub fn config(args: &CheckConfig) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `meshscope check rules`: parse and check rule files, as `promtool check rules`.
+pub fn rules(args: &CheckRules) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    for f in &args.files {
+        println!("Checking {}", f.display());
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                ok = false;
+                println!("  FAILED: {}: cannot read the file: {e}", f.display());
+                continue;
+            }
+        };
+        match meshscope_collector::rules::parse_rules(&text, &f.display().to_string()) {
+            Ok(groups) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found");
+            }
+            Err(e) => {
+                ok = false;
+                println!("  FAILED: {e}");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn check_one(f: &std::path::Path) -> Result<Vec<String>, Vec<String>> {
     let cfg = config::load_file(f).map_err(|e| vec![e.to_string()])?;
     let mut errors = Vec::new();
@@ -67,6 +98,9 @@ fn check_one(f: &std::path::Path) -> Result<Vec<String>, Vec<String>> {
         if let Err(e) = std::fs::metadata(&p) {
             errors.push(format!("{key}: {}: {e}", p.display()));
         }
+    }
+    if let Err(e) = meshscope_collector::rules::load_rule_files(&cfg.rule_files, &cfg.base_dir) {
+        errors.push(e);
     }
     for sc in &cfg.scrape_configs {
         for fsd in &sc.file_sd_configs {

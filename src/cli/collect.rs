@@ -46,6 +46,10 @@ pub struct CollectArgs {
     /// The most queries evaluated at once; more wait.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
+    /// Evaluate the embedded mesh model rules (collector/rules/mesh.rules.yml), besides
+    /// the configuration's `rule_files`.
+    #[arg(long = "rules.mesh-model", default_value_t = true, action = clap::ArgAction::Set)]
+    pub mesh_model_rules: bool,
 }
 
 pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
@@ -80,6 +84,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             ..EvalOptions::default()
         },
         query_concurrency: a.query_max_concurrency,
+        mesh_model_rules: a.mesh_model_rules,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;

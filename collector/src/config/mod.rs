@@ -7,7 +7,7 @@
 //! every error names the file, line, column, key path and the rule it broke.
 
 pub mod duration;
-mod locate;
+pub(crate) mod locate;
 pub mod relabel;
 
 use std::collections::BTreeMap;
@@ -463,7 +463,7 @@ pub fn load_str(text: &str, file: &Path, base_dir: &Path) -> Result<Config, Conf
 /// serde_yaml's message is `path: message at line L column C`, where its path stops at
 /// the enclosing mapping and its position is the mapping's; `serde_path_to_error` gives
 /// the full key path, and the index gives that key's position.
-fn decode_error(
+pub(crate) fn decode_error(
     file: &Path,
     e: &serde_path_to_error::Error<serde_yaml::Error>,
     text: &str,

@@ -268,6 +268,28 @@ pub fn range_query(
     eval::range(store, &expr, start, end, step, opts)
 }
 
+/// Evaluate a parsed query at time `t` (ms), as rules do.
+pub fn instant_query_expr(
+    store: &dyn Queryable,
+    expr: &Expr,
+    t: i64,
+    opts: &EvalOptions,
+) -> Result<Value, QueryError> {
+    eval::instant(store, expr, t, opts)
+}
+
+/// Evaluate a parsed query over a range (rule backfills).
+pub fn range_query_expr(
+    store: &dyn Queryable,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    opts: &EvalOptions,
+) -> Result<Value, QueryError> {
+    eval::range(store, expr, start, end, step, opts)
+}
+
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,251 @@
+//! Recording rules and the mesh model: the collector evaluates the embedded model by
+//! default, and a real Prometheus 2.42 scraping the same simulated mesh with the same
+//! rule file yields the same model series.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::collect::{free_port, get, start_collector, start_simulator, wait_for, Proc};
+use super::meshscope;
+
+fn rules_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("collector/rules/mesh.rules.yml")
+}
+
+fn have(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn required() -> bool {
+    std::env::var("MESHSCOPE_REAL_COMPONENTS").as_deref() == Ok("required")
+}
+
+/// The label sets of the model series a server has now.
+fn model_series(base: &str) -> BTreeSet<String> {
+    let url = format!("{base}/api/v1/query?query=%7B__name__%3D~%22(node%7Clink)%3Amesh_.*%22%7D");
+    let Some((200, body)) = get(&url) else {
+        return BTreeSet::new();
+    };
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    v["data"]["result"]
+        .as_array()
+        .map(|a| a.iter().map(|r| r["metric"].to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn promtool_accepts_the_mesh_model_and_so_do_we() {
+    let out = meshscope()
+        .args(["check", "rules"])
+        .arg(rules_file())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 22 rules found"));
+    if !have("promtool") {
+        assert!(
+            !required(),
+            "promtool is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED: promtool is not installed");
+        return;
+    }
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(rules_file())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // A broken rule file fails both, with the position.
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: rate(up)\n",
+    )
+    .unwrap();
+    let out = meshscope()
+        .args(["check", "rules"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bad.yml:5:") && text.contains("expr"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let (_sim, _port, targets) = start_simulator(9, d.path());
+    let cfg = d.path().join("meshscope.yml");
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+        targets.display()
+    );
+    std::fs::write(&cfg, &scrape).unwrap();
+    let mp = free_port();
+    let _ms = start_collector(&cfg, &d.path().join("ms"), mp, &d.path().join("ms.log"));
+    let mb = format!("http://127.0.0.1:{mp}");
+
+    let prom = have("prometheus");
+    if !prom {
+        assert!(
+            !required(),
+            "prometheus is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED (the comparison): prometheus is not installed");
+    }
+    let pp = free_port();
+    let pb = format!("http://127.0.0.1:{pp}");
+    let _prom = prom.then(|| {
+        let pcfg = d.path().join("prometheus.yml");
+        std::fs::write(
+            &pcfg,
+            format!("{scrape}rule_files:\n  - '{}'\n", rules_file().display()),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.path().join("prometheus.log")).unwrap();
+        Proc(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", pcfg.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    d.path().join("prom").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{pp}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
+    });
+
+    // Every node gets its model series; wait for two rule evaluations (15 s apart).
+    let nodes = 9;
+    let start = Instant::now();
+    let mut theirs = BTreeSet::new();
+    let ours = loop {
+        let ours = model_series(&mb);
+        if prom {
+            theirs = model_series(&pb);
+        }
+        let complete = |s: &BTreeSet<String>| {
+            s.iter().filter(|m| m.contains("node:mesh_up:max")).count() == nodes
+                && s.iter()
+                    .filter(|m| m.contains("node:mesh_messages_in:rate1m"))
+                    .count()
+                    == nodes
+        };
+        if complete(&ours) && (!prom || ours == theirs) {
+            break ours;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "model series did not settle:\nonly meshscope: {:?}\nonly Prometheus: {:?}",
+            ours.difference(&theirs).collect::<Vec<_>>(),
+            theirs.difference(&ours).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    // Each role's characteristic series are there.
+    for (series, role) in [
+        ("node:mesh_backlog:sum", "pulsar"),
+        ("node:mesh_backlog:sum", "kafka"),
+        ("node:mesh_errors:rate1m", "grpc"),
+        ("node:mesh_latency_seconds:p99", "grpc"),
+        ("node:mesh_bgp_peers_down:count", "router"),
+        ("node:mesh_fabric_utilisation:ratio", "host"),
+        ("link:mesh_messages:rate1m", "envoy"),
+    ] {
+        assert!(
+            ours.iter()
+                .any(|m| m.contains(series) && m.contains(&format!("\"role\":\"{role}\""))),
+            "no {series} for role {role}"
+        );
+    }
+    // The rules API reports every group healthy.
+    let (_, body) = get(&format!("{mb}/api/v1/rules")).unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let groups = v["data"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4, "{body}");
+    for g in groups {
+        for r in g["rules"].as_array().unwrap() {
+            assert_eq!(r["health"], "ok", "{r}");
+        }
+    }
+    let (c, body) = get(&format!("{mb}/api/v1/alerts")).unwrap();
+    assert_eq!(c, 200);
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["data"]["alerts"].is_array());
+    wait_for("the rule metrics", Duration::from_secs(5), || {
+        get(&format!("{mb}/metrics"))
+            .is_some_and(|(_, b)| b.contains("meshscope_rule_evaluations_total"))
+    });
+}
+
+#[test]
+fn alerting_rules_go_pending_then_firing_and_write_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let (_sim, _port, targets) = start_simulator(2, d.path());
+    let rules = d.path().join("alerts.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: a\n    interval: 1s\n    rules:\n      - alert: AlwaysOn\n        expr: up > 0\n        for: 3s\n        labels: {severity: page, who: '{{ $labels.node }}'}\n        annotations: {summary: '{{ $labels.node }} is up ({{ $value }})'}\n      - record: job:up:count\n        expr: count by (job) (up)\n",
+    )
+    .unwrap();
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _ms = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    let alerts = || -> Vec<Value> {
+        get(&format!("{base}/api/v1/alerts"))
+            .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+            .and_then(|v| v["data"]["alerts"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    wait_for("pending alerts", Duration::from_secs(20), || {
+        let a = alerts();
+        a.len() == 2 && a.iter().all(|x| x["state"] == "pending")
+    });
+    wait_for("firing alerts", Duration::from_secs(20), || {
+        let a = alerts();
+        a.len() == 2 && a.iter().all(|x| x["state"] == "firing")
+    });
+    let a = alerts();
+    assert!(a.iter().any(|x| x["labels"]["who"] == "pulsar-0"
+        && x["labels"]["alertname"] == "AlwaysOn"
+        && x["annotations"]["summary"] == "pulsar-0 is up (1)"));
+    // ALERTS series and the recording rule are in the store.
+    wait_for(
+        "ALERTS and the recorded series",
+        Duration::from_secs(10),
+        || {
+            let q = |e: &str| {
+                get(&format!("{base}/api/v1/query?query={e}"))
+                    .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+                    .and_then(|v| v["data"]["result"].as_array().map(|a| a.len()))
+                    .unwrap_or(0)
+            };
+            q("ALERTS%7Balertstate%3D%22firing%22%7D") == 2 && q("job%3Aup%3Acount") == 1
+        },
+    );
+}
