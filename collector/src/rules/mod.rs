@@ -2,6 +2,7 @@
 //! into the store; the mesh model (`collector/rules/mesh.rules.yml`) is one such file,
 //! embedded and loaded by default.
 
+pub mod backfill;
 mod manager;
 
 use std::collections::{BTreeMap, HashSet};
