@@ -126,6 +126,12 @@ pub fn corpus(names: &[String]) -> Vec<String> {
         .iter()
         .map(|s| s.to_string()),
     );
+    // Every expression of the mesh model.
+    for g in meshscope_collector::rules::mesh_model().unwrap() {
+        for r in g.rules {
+            out.push(r.expr.trim().to_string());
+        }
+    }
     out
 }
 
