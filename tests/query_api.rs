@@ -216,3 +216,64 @@ fn query_limits_answer_with_prometheus_errors() {
         brief(&v)
     );
 }
+
+#[test]
+fn metadata_and_status_endpoints_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let (_sim, _port, targets) = super::collect::start_simulator(2, d.path());
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _c = super::collect::start_collector(
+        &cfg,
+        &d.path().join("data"),
+        port,
+        &d.path().join("c.log"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("metadata", Duration::from_secs(30), || {
+        get(&format!(
+            "{base}/api/v1/metadata?metric=pulsar_in_messages_total"
+        ))
+        .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+        .is_some_and(|v| v["data"]["pulsar_in_messages_total"][0]["type"] == "counter")
+    });
+    let (_, v) = get_json(&format!("{base}/api/v1/metadata?limit=3"));
+    assert_eq!(v["data"].as_object().unwrap().len(), 3, "{}", brief(&v));
+    let (c, v) = get_json(&format!("{base}/api/v1/status/flags"));
+    assert_eq!(c, 200);
+    assert_eq!(v["data"]["query.lookback-delta"], "5m");
+    assert_eq!(v["data"]["web.listen-address"], format!("127.0.0.1:{port}"));
+    let (_, v) = get_json(&format!("{base}/api/v1/status/config"));
+    assert!(v["data"]["yaml"]
+        .as_str()
+        .unwrap()
+        .contains("job_name: mesh"));
+    let (_, v) = get_json(&format!("{base}/api/v1/status/runtimeinfo"));
+    assert_eq!(v["data"]["reloadConfigSuccess"], true);
+    assert_eq!(v["data"]["storageRetention"], "15d");
+    let (_, v) = get_json(&format!("{base}/api/v1/status/tsdb"));
+    assert!(
+        v["data"]["headStats"]["numSeries"].as_u64().unwrap() > 50,
+        "{}",
+        brief(&v)
+    );
+    let names = v["data"]["seriesCountByMetricName"].as_array().unwrap();
+    assert_eq!(names.len(), 10);
+    assert!(names[0]["value"].as_u64() >= names[9]["value"].as_u64());
+    let (c, v) = get_json(&format!(
+        "{base}/api/v1/query_exemplars?query=up&start=0&end=10"
+    ));
+    assert_eq!((c, v["data"].clone()), (200, serde_json::json!([])));
+    let (c, _) = get_json(&format!(
+        "{base}/api/v1/query_exemplars?query=up(&start=0&end=10"
+    ));
+    assert_eq!(c, 400);
+}

@@ -40,6 +40,8 @@ pub struct CollectorOptions {
     pub query_concurrency: usize,
     /// Load the embedded mesh model rules (besides the configuration's `rule_files`).
     pub mesh_model_rules: bool,
+    /// The command line's flags and values, for `/api/v1/status/flags`.
+    pub flags: std::collections::BTreeMap<String, String>,
 }
 
 /// The running collector, shared by the HTTP handlers.
@@ -56,6 +58,8 @@ pub struct Collector {
     pub query_concurrency: usize,
     pub rules: Arc<RuleManager>,
     mesh_model_rules: bool,
+    flags: std::collections::BTreeMap<String, String>,
+    retention: String,
 }
 
 /// The rule groups to run: the mesh model (unless turned off) and the configuration's
@@ -134,6 +138,12 @@ pub async fn run(
         query_concurrency: opts.query_concurrency,
         rules,
         mesh_model_rules: opts.mesh_model_rules,
+        flags: opts.flags.clone(),
+        retention: if opts.storage.retention_time_ms > 0 {
+            crate::config::duration::format_duration(opts.storage.retention_time_ms)
+        } else {
+            String::new()
+        },
     });
     let mut tasks = tokio::task::JoinSet::new();
     // WAL sync: at most `wal_sync_interval` of accepted samples are at risk on a crash.
@@ -226,6 +236,15 @@ pub fn router(c: Arc<Collector>) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/metadata", get(metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars).post(query_exemplars),
+        )
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/flags", get(status_flags))
+        .route("/api/v1/status/runtimeinfo", get(status_runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status_tsdb))
         .with_state(c.clone())
         .merge(crate::api::router(Arc::new(
             crate::api::ApiState::new(c.db.clone(), c.query.clone(), c.query_concurrency)
@@ -283,6 +302,130 @@ pub fn rfc3339(ms: i64) -> String {
         sod / 60 % 60,
         sod % 60
     )
+}
+
+fn api_success(data: Value) -> Response {
+    Json(json!({"status": "success", "data": data})).into_response()
+}
+
+fn api_bad_data(msg: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"status": "error", "errorType": "bad_data", "error": msg.into()})),
+    )
+        .into_response()
+}
+
+/// `/api/v1/metadata[?metric=NAME][&limit=N]`: `# TYPE`/`# HELP`/`# UNIT` of the metric
+/// families the active targets expose, each distinct one once.
+async fn metadata(
+    State(c): State<Arc<Collector>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        q.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match get("limit").map(str::parse::<i64>) {
+        None => -1,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return api_bad_data("invalid parameter \"limit\": not a number"),
+    };
+    let metric = get("metric").filter(|m| !m.is_empty());
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
+    for pool in c.scrape.targets() {
+        for t in &pool.active {
+            let meta = t
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .metadata
+                .clone();
+            for (name, m) in meta.iter() {
+                if metric.is_some_and(|x| x != name) {
+                    continue;
+                }
+                let v = json!({
+                    "type": if m.ty.is_empty() { "unknown" } else { m.ty },
+                    "help": m.help,
+                    "unit": m.unit,
+                });
+                let list = out.entry(name.clone()).or_default();
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+        }
+    }
+    if limit >= 0 {
+        while out.len() > limit as usize {
+            out.pop_last();
+        }
+    }
+    api_success(json!(out))
+}
+
+/// `/api/v1/query_exemplars`: exemplars are parsed but not kept (the issue makes keeping
+/// them optional), so the answer is always empty; the query is still checked.
+async fn query_exemplars(Query(q): Query<Vec<(String, String)>>) -> Response {
+    if let Some((_, query)) = q.iter().rev().find(|(n, _)| n == "query") {
+        if let Err(e) = crate::promql::parse(query) {
+            return api_bad_data(format!("invalid parameter \"query\": {}", e.message()));
+        }
+    }
+    api_success(json!([]))
+}
+
+/// `/api/v1/status/config`: the configuration file as loaded.
+async fn status_config(State(c): State<Arc<Collector>>) -> Response {
+    let yaml = std::fs::read_to_string(&c.config_file).unwrap_or_default();
+    api_success(json!({ "yaml": yaml }))
+}
+
+async fn status_flags(State(c): State<Arc<Collector>>) -> Response {
+    api_success(json!(c.flags))
+}
+
+async fn status_runtimeinfo(State(c): State<Arc<Collector>>) -> Response {
+    api_success(json!({
+        "startTime": rfc3339(c.started_ms),
+        "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "reloadConfigSuccess": c.reload_ok.load(Ordering::Relaxed),
+        "lastConfigTime": rfc3339(c.reload_ok_at.load(Ordering::Relaxed)),
+        "corruptionCount": 0,
+        "goroutineCount": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": c.retention,
+    }))
+}
+
+/// `/api/v1/status/tsdb`: head statistics and the top 10 of each cardinality list.
+async fn status_tsdb(State(c): State<Arc<Collector>>) -> Response {
+    let head = c.db.head();
+    let (by_name, values_by_label, bytes_by_label, pairs, n_pairs) = head.cardinality(10);
+    let list = |v: Vec<(String, u64)>| -> Vec<Value> {
+        v.into_iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect()
+    };
+    let (min_t, max_t) = head.time_range().unwrap_or((i64::MAX, i64::MIN));
+    api_success(json!({
+        "headStats": {
+            "numSeries": head.num_series(),
+            "numLabelPairs": n_pairs,
+            "chunkCount": 0,
+            "minTime": min_t,
+            "maxTime": max_t,
+        },
+        "seriesCountByMetricName": list(by_name),
+        "labelValueCountByLabelName": list(values_by_label),
+        "memoryInBytesByLabelName": list(bytes_by_label),
+        "seriesCountByLabelValuePair": list(pairs),
+    }))
 }
 
 async fn targets(State(c): State<Arc<Collector>>, Query(q): Query<TargetsQuery>) -> Response {

@@ -66,6 +66,34 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         a.query_max_concurrency > 0,
         "--query.max-concurrency must be at least 1"
     );
+    let flags: std::collections::BTreeMap<String, String> = [
+        ("config.file", a.config_file.display().to_string()),
+        ("storage.tsdb.path", a.storage_path.display().to_string()),
+        (
+            "storage.tsdb.retention.time",
+            meshscope_collector::config::duration::format_duration(a.retention_time),
+        ),
+        ("storage.tsdb.retention.size", a.retention_size.to_string()),
+        (
+            "storage.tsdb.wal-sync-interval",
+            meshscope_collector::config::duration::format_duration(a.wal_sync_interval),
+        ),
+        ("web.listen-address", a.listen.to_string()),
+        (
+            "query.lookback-delta",
+            meshscope_collector::config::duration::format_duration(a.lookback_delta),
+        ),
+        (
+            "query.timeout",
+            meshscope_collector::config::duration::format_duration(a.query_timeout),
+        ),
+        ("query.max-samples", a.query_max_samples.to_string()),
+        ("query.max-concurrency", a.query_max_concurrency.to_string()),
+        ("rules.mesh-model", a.mesh_model_rules.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     let opts = CollectorOptions {
         config_file: a.config_file,
         storage_path: a.storage_path,
@@ -85,6 +113,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         },
         query_concurrency: a.query_max_concurrency,
         mesh_model_rules: a.mesh_model_rules,
+        flags,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;

@@ -60,22 +60,26 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(total)
 }
 
-/// Format milliseconds the way Prometheus prints durations (`1h30m`, `15s`, `0s`).
+/// Format milliseconds the way Prometheus prints durations (`1h30m`, `15s`, `0s`):
+/// years and weeks only when they divide the rest exactly (`15d`, not `2w1d`).
 pub fn format_duration(ms: i64) -> String {
     if ms == 0 {
         return "0s".into();
     }
     let mut out = String::new();
     let mut r = ms;
-    for (u, m) in [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
+    for (u, m, exact) in [
+        ("y", 365 * 86_400_000, true),
+        ("w", 7 * 86_400_000, true),
+        ("d", 86_400_000, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
     ] {
+        if exact && r % m != 0 {
+            continue;
+        }
         if r >= m {
             out.push_str(&format!("{}{u}", r / m));
             r %= m;
@@ -96,6 +100,10 @@ mod tests {
         assert_eq!(parse_duration("15d"), Ok(15 * 86_400_000));
         assert_eq!(parse_duration("1m5s100ms"), Ok(65_100));
         assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(format_duration(15 * 86_400_000), "15d");
+        assert_eq!(format_duration(14 * 86_400_000), "2w");
+        assert_eq!(format_duration(5_400_000), "1h30m");
+        assert_eq!(format_duration(366 * 86_400_000), "366d");
         for bad in ["", "15", "s", "1.5h", "5m1h", "1x", "-1s", "1s1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -103,7 +111,7 @@ mod tests {
 
     #[test]
     fn durations_format_back() {
-        for s in ["15s", "1h30m", "100ms", "2w1d", "1y"] {
+        for s in ["15s", "1h30m", "100ms", "15d", "2w", "1y"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
     }

@@ -87,6 +87,8 @@ pub struct ScrapeLoop {
     report: Vec<SeriesHandle>,
     buf: Vec<u8>,
     iter: u64,
+    meta: std::collections::BTreeMap<String, super::target::MetricMeta>,
+    meta_dirty: bool,
 }
 
 fn key(h: &SeriesHandle) -> usize {
@@ -122,6 +124,8 @@ impl ScrapeLoop {
             report,
             buf: Vec::new(),
             iter: 0,
+            meta: std::collections::BTreeMap::new(),
+            meta_dirty: false,
         }
     }
 
@@ -248,6 +252,10 @@ impl ScrapeLoop {
         st.last_scrape_ms = ts;
         st.last_duration_s = dur;
         st.last_samples = counts.scraped;
+        if up && self.meta_dirty {
+            st.metadata = Arc::new(self.meta.clone());
+            self.meta_dirty = false;
+        }
     }
 
     fn add_report(
@@ -293,7 +301,31 @@ impl ScrapeLoop {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(format!("parse error at {e}")),
             };
-            let Event::Sample(s) = ev else { continue };
+            let s = match ev {
+                Event::Sample(s) => s,
+                Event::Type { name, ty } => {
+                    let m = self.meta.entry(name.to_string()).or_default();
+                    if m.ty != ty.as_str() {
+                        m.ty = ty.as_str();
+                        self.meta_dirty = true;
+                    }
+                    continue;
+                }
+                Event::Help { name, text } => {
+                    if self.meta.get(name).is_none_or(|m| m.help != text) {
+                        self.meta.entry(name.to_string()).or_default().help = text.into_owned();
+                        self.meta_dirty = true;
+                    }
+                    continue;
+                }
+                Event::Unit { name, unit } => {
+                    if self.meta.get(name).is_none_or(|m| m.unit != unit) {
+                        self.meta.entry(name.to_string()).or_default().unit = unit.to_string();
+                        self.meta_dirty = true;
+                    }
+                    continue;
+                }
+            };
             c.scraped += 1;
             let (t, explicit) = match s.timestamp_ms {
                 Some(t) if honor_ts => (t, true),

@@ -62,6 +62,17 @@ pub struct TargetStatus {
     pub last_scrape_ms: i64,
     pub last_duration_s: f64,
     pub last_samples: u64,
+    /// `# TYPE`, `# HELP` and `# UNIT` of the last successful scrape, by family name
+    /// (for `/api/v1/metadata`).
+    pub metadata: std::sync::Arc<std::collections::BTreeMap<String, MetricMeta>>,
+}
+
+/// A metric family's metadata as its target exposes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricMeta {
+    pub ty: &'static str,
+    pub help: String,
+    pub unit: String,
 }
 
 /// The outcome of relabelling one discovered target.

@@ -621,6 +621,53 @@ impl Head {
         empty.len()
     }
 
+    /// Cardinality statistics for `/api/v1/status/tsdb`, each list the top `limit`:
+    /// (series by metric name, distinct values by label name, bytes of values by label
+    /// name, series by label pair), and the number of label pairs.
+    #[allow(clippy::type_complexity)]
+    pub fn cardinality(
+        &self,
+        limit: usize,
+    ) -> (
+        Vec<(String, u64)>,
+        Vec<(String, u64)>,
+        Vec<(String, u64)>,
+        Vec<(String, u64)>,
+        u64,
+    ) {
+        let idx = self.read();
+        let top = |mut v: Vec<(String, u64)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(limit);
+            v
+        };
+        let mut by_name = Vec::new();
+        let mut values_by_label = Vec::new();
+        let mut bytes_by_label = Vec::new();
+        let mut pairs = Vec::new();
+        let mut n_pairs = 0u64;
+        for (name, values) in &idx.postings {
+            values_by_label.push((name.to_string(), values.len() as u64));
+            let mut bytes = 0u64;
+            for (value, refs) in values {
+                n_pairs += 1;
+                bytes += (value.len() * refs.len()) as u64;
+                if &**name == "__name__" {
+                    by_name.push((value.to_string(), refs.len() as u64));
+                }
+                pairs.push((format!("{name}={value}"), refs.len() as u64));
+            }
+            bytes_by_label.push((name.to_string(), bytes));
+        }
+        (
+            top(by_name),
+            top(values_by_label),
+            top(bytes_by_label),
+            top(pairs),
+            n_pairs,
+        )
+    }
+
     /// Label names of matching series.
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
         let idx = self.read();
