@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod collect;
+pub mod query;
 mod simulate;
 mod tsdb;
 
@@ -34,6 +35,8 @@ pub enum Command {
     /// Check configuration files and exposition bodies without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run PromQL against a Prometheus-compatible source and print a table.
+    Query(Box<query::QueryArgs>),
     /// Serve a simulated messaging mesh on loopback, or write its history.
     Simulate(simulate::SimulateArgs),
     /// Inspect, export and backfill the embedded store.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
         Command::Check(CheckCommand::Config(args)) => check::config(&args),
         Command::Check(CheckCommand::Rules(args)) => check::rules(&args),
+        Command::Query(args) => query::run(*args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),
     }

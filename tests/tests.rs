@@ -133,3 +133,4 @@ mod promql_diff;
 mod query_api;
 mod real;
 mod rules;
+mod source;

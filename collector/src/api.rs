@@ -540,6 +540,7 @@ async fn rules(
                         }
                         crate::rules::RuleKind::Alerting {
                             for_ms,
+                            keep_firing_for_ms,
                             annotations,
                         } => {
                             if want == Some("record") {
@@ -559,6 +560,10 @@ async fn rules(
                             };
                             m.insert("state".into(), json!(state));
                             m.insert("duration".into(), json!(*for_ms as f64 / 1000.0));
+                            m.insert(
+                                "keepFiringFor".into(),
+                                json!(*keep_firing_for_ms as f64 / 1000.0),
+                            );
                             m.insert("annotations".into(), json!(annotations));
                             m.insert(
                                 "alerts".into(),
@@ -600,8 +605,8 @@ async fn buildinfo() -> Response {
         "revision": "",
         "branch": "",
         "buildUser": "",
-        "buildDate": "",
-        "goVersion": "",
+        "buildDate": env!("MESHSCOPE_BUILD_DATE"),
+        "goVersion": concat!("rust (meshscope ", env!("CARGO_PKG_VERSION"), ")"),
     }))
 }
 

@@ -8,4 +8,5 @@ pub mod promql;
 pub mod rules;
 pub mod scrape;
 pub mod server;
+pub mod source;
 pub mod tsdb;

@@ -475,13 +475,8 @@ async fn targets(State(c): State<Arc<Collector>>, Query(q): Query<TargetsQuery>)
             }
         }
     }
-    let mut data = serde_json::Map::new();
-    if want_active {
-        data.insert("activeTargets".into(), Value::Array(active));
-    }
-    if want_dropped {
-        data.insert("droppedTargets".into(), Value::Array(dropped));
-    }
+    // Both lists are always there (empty when filtered out), as Prometheus answers.
+    let data = json!({"activeTargets": active, "droppedTargets": dropped});
     Json(json!({"status": "success", "data": data})).into_response()
 }
 

@@ -49,6 +49,8 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
     pub state: AlertState,
     pub active_at_ms: i64,
+    /// The last evaluation whose result had this alert.
+    pub last_seen_ms: i64,
     pub value: f64,
 }
 
@@ -392,6 +394,7 @@ fn eval_rule(
         }
         RuleKind::Alerting {
             for_ms,
+            keep_firing_for_ms,
             annotations,
         } => {
             let mut now_active: HashMap<Labels, (f64, BTreeMap<String, String>)> = HashMap::new();
@@ -415,16 +418,24 @@ fn eval_rule(
                     );
                 }
             }
-            rt.active.retain(|l, _| now_active.contains_key(l));
+            // Gone from the result: dropped, unless firing and within keep_firing_for.
+            rt.active.retain(|l, a| {
+                now_active.contains_key(l)
+                    || (a.state == AlertState::Firing
+                        && *keep_firing_for_ms > 0
+                        && ts - a.last_seen_ms < *keep_firing_for_ms)
+            });
             for (l, (v, ann)) in now_active {
                 let a = rt.active.entry(l.clone()).or_insert(Alert {
                     labels: l.clone(),
                     annotations: BTreeMap::new(),
                     state: AlertState::Pending,
                     active_at_ms: ts,
+                    last_seen_ms: ts,
                     value: v,
                 });
                 a.value = v;
+                a.last_seen_ms = ts;
                 a.annotations = ann;
                 if a.state == AlertState::Pending && ts - a.active_at_ms >= *for_ms {
                     a.state = AlertState::Firing;

@@ -49,6 +49,8 @@ struct RawRule {
     #[serde(default, rename = "for")]
     for_: Option<Duration>,
     #[serde(default)]
+    keep_firing_for: Option<Duration>,
+    #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -60,6 +62,9 @@ pub enum RuleKind {
     Recording,
     Alerting {
         for_ms: i64,
+        /// How long an alert keeps firing after its condition clears (2.42's
+        /// `keep_firing_for`).
+        keep_firing_for_ms: i64,
         annotations: BTreeMap<String, String>,
     },
 }
@@ -154,6 +159,12 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Group>, ConfigError> {
                             "invalid field 'for' in recording rule".into(),
                         ));
                     }
+                    if r.keep_firing_for.is_some() {
+                        return Err(err(
+                            rat(".keep_firing_for"),
+                            "invalid field 'keep_firing_for' in recording rule".into(),
+                        ));
+                    }
                     if !r.annotations.is_empty() {
                         return Err(err(
                             rat(".annotations"),
@@ -178,6 +189,7 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Group>, ConfigError> {
                         alert.clone(),
                         RuleKind::Alerting {
                             for_ms: r.for_.map_or(0, |d| d.0),
+                            keep_firing_for_ms: r.keep_firing_for.map_or(0, |d| d.0),
                             annotations: r.annotations.clone(),
                         },
                     )
