@@ -133,4 +133,5 @@ mod promql_diff;
 mod query_api;
 mod real;
 mod rules;
+mod security;
 mod source;

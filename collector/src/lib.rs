@@ -10,3 +10,4 @@ pub mod scrape;
 pub mod server;
 pub mod source;
 pub mod tsdb;
+pub mod webconfig;

@@ -42,6 +42,8 @@ pub struct CollectorOptions {
     pub mesh_model_rules: bool,
     /// The command line's flags and values, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
+    /// `--web.config.file`: TLS, basic auth and headers for the HTTP server.
+    pub web_config: Option<PathBuf>,
 }
 
 /// The running collector, shared by the HTTP handlers.
@@ -114,6 +116,10 @@ pub async fn run(
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     let cfg = config::load_file(&opts.config_file)?;
+    let web = match &opts.web_config {
+        Some(p) => crate::webconfig::load(p)?,
+        None => crate::webconfig::WebConfig::default(),
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| anyhow::anyhow!("listening on {}: {e}", opts.listen))?;
@@ -214,11 +220,25 @@ pub async fn run(
     if let Some(b) = bound {
         let _ = b.send(addr);
     }
-    let app = router(c.clone());
+    let guard = crate::webconfig::Guard::new(&web);
+    let app = router(c.clone()).layer(axum::middleware::from_fn_with_state(
+        guard,
+        crate::webconfig::guard,
+    ));
     let stop = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    match web.tls.clone() {
+        Some(tls) => {
+            tracing::info!("TLS is on (--web.config.file)");
+            axum::serve(crate::webconfig::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?
+        }
+    }
     shutdown.cancel();
     scrape.stop_all();
     while tasks.join_next().await.is_some() {}

@@ -50,6 +50,10 @@ pub struct CollectArgs {
     /// the configuration's `rule_files`.
     #[arg(long = "rules.mesh-model", default_value_t = true, action = clap::ArgAction::Set)]
     pub mesh_model_rules: bool,
+    /// Prometheus's web configuration file: TLS (`tls_server_config`), basic auth with
+    /// bcrypt hashes (`basic_auth_users`) and response headers (`http_server_config`).
+    #[arg(long = "web.config.file")]
+    pub web_config: Option<PathBuf>,
 }
 
 pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
@@ -90,6 +94,13 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         ("query.max-samples", a.query_max_samples.to_string()),
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
         ("rules.mesh-model", a.mesh_model_rules.to_string()),
+        (
+            "web.config.file",
+            a.web_config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -114,6 +125,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         query_concurrency: a.query_max_concurrency,
         mesh_model_rules: a.mesh_model_rules,
         flags,
+        web_config: a.web_config,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;
