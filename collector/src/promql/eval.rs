@@ -125,6 +125,7 @@ pub(super) fn range(
             )))
         }
     }
+    check_steps(start, end, step, opts)?;
     let mut ev = Ev::new(store, start, end, step, opts);
     Ok(match ev.eval(expr)? {
         Val::Scalar(v) => Value::Matrix(vec![Series {
@@ -148,6 +149,25 @@ fn type_name(t: parser::value::ValueType) -> &'static str {
         parser::value::ValueType::Matrix => "range vector",
         parser::value::ValueType::String => "string",
     }
+}
+
+/// The number of steps from `start` to `end` (inclusive) every `step`.
+fn steps_between(start: i64, end: i64, step: i64) -> i128 {
+    if end < start || step <= 0 {
+        return 0;
+    }
+    (i128::from(end) - i128::from(start)) / i128::from(step) + 1
+}
+
+/// Every step holds at least one sample, so a range with more steps than the sample
+/// limit fails before anything is allocated for it.
+fn check_steps(start: i64, end: i64, step: i64, opts: &EvalOptions) -> EvalResult<()> {
+    if steps_between(start, end, step) > opts.max_samples as i128 {
+        return exec_err(
+            "query processing would load too many samples into memory in query execution",
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn unwrap_parens(mut e: &Expr) -> &Expr {
@@ -224,12 +244,12 @@ impl<'a> Ev<'a> {
     pub fn steps(&self) -> impl Iterator<Item = i64> + 'static {
         let (start, end, interval) = (self.start, self.end, self.interval);
         (0..)
-            .map(move |i: i64| start + i * interval)
+            .map(move |i: i64| start.saturating_add(i.saturating_mul(interval)))
             .take_while(move |t| *t <= end)
     }
 
     pub fn nsteps(&self) -> usize {
-        ((self.end - self.start) / self.interval + 1) as usize
+        steps_between(self.start, self.end, self.interval) as usize
     }
 
     pub fn step_index(&self, t: i64) -> usize {
@@ -294,15 +314,18 @@ impl<'a> Ev<'a> {
                 // Only an instant query returns a range vector.
                 let t = self.start;
                 let r = duration_ms(&ms.range);
-                let rf = self.at_ms(&ms.vs.at).unwrap_or(t) - offset_ms(&ms.vs.offset);
-                let series = self.load(&ms.vs, rf - r, rf)?;
+                let rf = self
+                    .at_ms(&ms.vs.at)
+                    .unwrap_or(t)
+                    .saturating_sub(offset_ms(&ms.vs.offset));
+                let series = self.load(&ms.vs, rf.saturating_sub(r), rf)?;
                 let out: Vec<Series> = series
                     .into_iter()
                     .map(|(labels, pts)| Series {
                         labels,
                         points: pts
                             .into_iter()
-                            .filter(|(ts, v)| *ts >= rf - r && !is_stale_nan(*v))
+                            .filter(|(ts, v)| *ts >= rf.saturating_sub(r) && !is_stale_nan(*v))
                             .collect(),
                     })
                     .filter(|s| !s.points.is_empty())
@@ -313,7 +336,10 @@ impl<'a> Ev<'a> {
                 let (series, _) = self.subquery(sq)?;
                 // As a query result: the points within the range at the evaluation time.
                 let t = self.start;
-                let rf = self.at_ms(&sq.at).unwrap_or(t) - offset_ms(&sq.offset);
+                let rf = self
+                    .at_ms(&sq.at)
+                    .unwrap_or(t)
+                    .saturating_sub(offset_ms(&sq.offset));
                 let r = duration_ms(&sq.range);
                 Ok(Val::Matrix(
                     series
@@ -323,7 +349,7 @@ impl<'a> Ev<'a> {
                             points: s
                                 .points
                                 .into_iter()
-                                .filter(|(ts, _)| *ts >= rf - r && *ts <= rf)
+                                .filter(|(ts, _)| *ts >= rf.saturating_sub(r) && *ts <= rf)
                                 .collect(),
                         })
                         .filter(|s| !s.points.is_empty())
@@ -385,14 +411,17 @@ impl<'a> Ev<'a> {
     ) -> EvalResult<Vec<Series>> {
         let off = offset_ms(&vs.offset);
         let at = self.at_ms(&vs.at);
-        let refs: Vec<(i64, i64)> = self.steps().map(|t| (t, at.unwrap_or(t) - off)).collect();
+        let refs: Vec<(i64, i64)> = self
+            .steps()
+            .map(|t| (t, at.unwrap_or(t).saturating_sub(off)))
+            .collect();
         let (Some(lo), Some(hi)) = (
             refs.iter().map(|r| r.1).min(),
             refs.iter().map(|r| r.1).max(),
         ) else {
             return Ok(Vec::new());
         };
-        let data = self.load(vs, lo - self.lookback, hi)?;
+        let data = self.load(vs, lo.saturating_sub(self.lookback), hi)?;
         let mut out = Vec::with_capacity(data.len());
         let mut total = 0;
         for (k, (labels, pts)) in data.into_iter().enumerate() {
@@ -414,7 +443,7 @@ impl<'a> Ev<'a> {
                     continue;
                 }
                 let (st, sv) = pts[i - 1];
-                if st < rf - self.lookback || is_stale_nan(sv) {
+                if st < rf.saturating_sub(self.lookback) || is_stale_nan(sv) {
                     continue;
                 }
                 points.push((t, if timestamps { st as f64 / 1000.0 } else { sv }));
@@ -443,12 +472,13 @@ impl<'a> Ev<'a> {
             Some(a) => (a, a),
             None => (self.start, self.end),
         };
-        let lo = outer_start - off - range;
-        let mut start = lo.div_euclid(step) * step;
+        let lo = outer_start.saturating_sub(off).saturating_sub(range);
+        let mut start = lo.div_euclid(step).saturating_mul(step);
         if start < lo {
-            start += step;
+            start = start.saturating_add(step);
         }
-        let end = outer_end - off;
+        let end = outer_end.saturating_sub(off);
+        check_steps(start, end, step, self.opts)?;
         let saved = (self.start, self.end, self.interval);
         self.start = start;
         self.end = end;
@@ -483,11 +513,14 @@ impl<'a> Ev<'a> {
                 let range = duration_ms(&ms.range);
                 let off = offset_ms(&ms.vs.offset);
                 let at = self.at_ms(&ms.vs.at);
-                let refs: Vec<i64> = self.steps().map(|t| at.unwrap_or(t) - off).collect();
+                let refs: Vec<i64> = self
+                    .steps()
+                    .map(|t| at.unwrap_or(t).saturating_sub(off))
+                    .collect();
                 let (Some(lo), Some(hi)) = (refs.iter().min(), refs.iter().max()) else {
                     return Ok(RangeArg::default());
                 };
-                let data = self.load(&ms.vs, lo - range, *hi)?;
+                let data = self.load(&ms.vs, lo.saturating_sub(range), *hi)?;
                 let series: Vec<Series> = data
                     .into_iter()
                     .map(|(labels, pts)| Series {
@@ -508,7 +541,10 @@ impl<'a> Ev<'a> {
                 let range = duration_ms(&sq.range);
                 let off = offset_ms(&sq.offset);
                 let at = self.at_ms(&sq.at);
-                let refs: Vec<i64> = self.steps().map(|t| at.unwrap_or(t) - off).collect();
+                let refs: Vec<i64> = self
+                    .steps()
+                    .map(|t| at.unwrap_or(t).saturating_sub(off))
+                    .collect();
                 let (series, _) = self.subquery(sq)?;
                 let n: usize = series.iter().map(|s| s.points.len()).sum();
                 Ok(RangeArg {

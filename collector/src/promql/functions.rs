@@ -278,9 +278,13 @@ impl RangeFn {
             return None;
         }
         match self {
-            RangeFn::Rate => extrapolated_rate(w, rf - range, rf, range, true, true),
-            RangeFn::Increase => extrapolated_rate(w, rf - range, rf, range, true, false),
-            RangeFn::Delta => extrapolated_rate(w, rf - range, rf, range, false, false),
+            RangeFn::Rate => extrapolated_rate(w, rf.saturating_sub(range), rf, range, true, true),
+            RangeFn::Increase => {
+                extrapolated_rate(w, rf.saturating_sub(range), rf, range, true, false)
+            }
+            RangeFn::Delta => {
+                extrapolated_rate(w, rf.saturating_sub(range), rf, range, false, false)
+            }
             RangeFn::Irate => instant_value(w, true),
             RangeFn::Idelta => instant_value(w, false),
             RangeFn::Deriv => {
@@ -646,7 +650,7 @@ impl Ev<'_> {
                         while hi < s.points.len() && s.points[hi].0 <= rf {
                             hi += 1;
                         }
-                        while lo < hi && s.points[lo].0 < rf - arg.range {
+                        while lo < hi && s.points[lo].0 < rf.saturating_sub(arg.range) {
                             lo += 1;
                         }
                         if hi > lo {
@@ -746,7 +750,7 @@ impl Ev<'_> {
                 while hi < s.points.len() && s.points[hi].0 <= rf {
                     hi += 1;
                 }
-                while lo < hi && s.points[lo].0 < rf - arg.range {
+                while lo < hi && s.points[lo].0 < rf.saturating_sub(arg.range) {
                     lo += 1;
                 }
                 if let RangeFn::HoltWinters = f {

@@ -189,9 +189,88 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
             false,
         )]);
     });
-    let expr = parser::parse(query).map_err(QueryError::BadData)?;
+    check_durations(query)?;
+    // The parser panics on some inputs it should refuse (durations past what
+    // `std::time::Duration` holds); `check_durations` refuses the known ones first, and
+    // anything else becomes a bad request rather than a dead connection.
+    let parsed = std::panic::catch_unwind(|| parser::parse(query))
+        .map_err(|_| QueryError::BadData("invalid query (the parser gave up on it)".into()))?;
+    let expr = parsed.map_err(QueryError::BadData)?;
     check_2_42(&expr)?;
     Ok(expr)
+}
+
+/// Refuse numbers used as durations or `@` times that are not finite or beyond ±1e12
+/// seconds (about 31,700 years): the parser turns them into `std::time::Duration` or
+/// `SystemTime`, which panics on them. Numbers inside string literals are skipped.
+fn check_durations(q: &str) -> Result<(), QueryError> {
+    let b = q.as_bytes();
+    let mut i = 0;
+    let mut prev: Option<u8> = None; // the last significant character before a token
+    let mut prev_word = String::new();
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' || c == b'\'' || c == b'`' {
+            // Skip a string literal.
+            let q0 = c;
+            i += 1;
+            while i < b.len() && b[i] != q0 {
+                if b[i] == b'\\' && q0 != b'`' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            prev = Some(b'"');
+            prev_word.clear();
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || b[i] == b'_'
+                    || b[i] == b'.'
+                    || ((b[i] == b'+' || b[i] == b'-')
+                        && i > start
+                        && matches!(b[i - 1], b'e' | b'E')))
+            {
+                i += 1;
+            }
+            let tok = &q[start..i];
+            let duration_place = matches!(prev, Some(b'[' | b':' | b'@'))
+                || prev_word.eq_ignore_ascii_case("offset");
+            if duration_place {
+                if let Ok(v) = tok.parse::<f64>() {
+                    if !v.is_finite() || v.abs() > 1e12 {
+                        return Err(QueryError::BadData(format!(
+                            "duration or time {tok:?} is out of range"
+                        )));
+                    }
+                }
+            }
+            prev = Some(b'a');
+            prev_word = tok.to_string();
+            continue;
+        }
+        // A sign directly before a number keeps the context (`offset -5`, `@ -1`).
+        let sign = c == b'-' || c == b'+';
+        if sign
+            && (matches!(prev, Some(b'[' | b':' | b'@'))
+                || prev_word.eq_ignore_ascii_case("offset"))
+        {
+            i += 1;
+            continue;
+        }
+        prev = Some(c);
+        prev_word.clear();
+        i += 1;
+    }
+    Ok(())
 }
 
 fn check_2_42(e: &Expr) -> Result<(), QueryError> {
@@ -305,5 +384,37 @@ pub fn format_float(v: f64) -> String {
         "-Inf".into()
     } else {
         format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_the_parser_would_panic_on_are_bad_data() {
+        for q in [
+            "max_over_time/(up[00m:0m] offset 111111111111111111111111111111111111111111111)",
+            "x[Inf]",
+            "x[1e300]",
+            "x offset 1e300",
+            "x offset -1e300",
+            "x @ 1e300",
+            "rate(x[5m:NaN])",
+        ] {
+            let e = parse(q).unwrap_err();
+            assert!(matches!(e, QueryError::BadData(_)), "{q}: {e:?}");
+        }
+        for q in [
+            "x[5m]",
+            "x offset 5",
+            "x @ 1609746000",
+            "node:mesh_up:max",
+            "x{a=\"1e300\"}",
+            "label_replace(x, \"a\", \"$1\", \"b\", \"[Inf]\")",
+            "rate(x[5m:30s] offset -1m)",
+        ] {
+            assert!(parse(q).is_ok(), "{q}: {:?}", parse(q));
+        }
     }
 }

@@ -565,6 +565,39 @@ pub fn run_files(paths: &[std::path::PathBuf], opts: &EvalOptions) -> std::io::R
 mod tests {
     use super::*;
 
+    /// Huge step counts, offsets and `@` times fail or evaluate; they never overflow or
+    /// allocate without bound.
+    #[test]
+    fn extreme_ranges_are_refused_or_bounded() {
+        let mut store = MemStore::default();
+        store.add(
+            Labels::from_pairs([("__name__", "x")]),
+            &[(0, 1.0), (60_000, 2.0)],
+        );
+        let opts = EvalOptions::default();
+        for q in [
+            "count_over_time(vector(1)[100y:1ms])",
+            "sum_over_time(x[1000y:1ms])",
+            "x offset 292y",
+            "x offset -292y",
+            "rate(x[292y] offset 292y)",
+            "x @ 9223372036854775",
+            "max_over_time((x @ -9223372036854775)[1h:1s])",
+            "rate(x[5m:1ms] offset -100y)",
+        ] {
+            let r = instant_query(&store, q, 60_000, &opts);
+            if let Err(e) = &r {
+                assert!(
+                    e.message().contains("too many samples")
+                        || matches!(e, super::super::QueryError::BadData(_)),
+                    "{q}: {e}"
+                );
+            }
+        }
+        let e = range_query(&store, "x", 0, i64::MAX, 1, &opts).unwrap_err();
+        assert!(e.message().contains("too many samples"), "{e}");
+    }
+
     #[test]
     fn values_expand_like_promqltest() {
         let v = expand_values("1 _ 0+10x3 5-1x2 _x2 3x1 stale -Inf").unwrap();
