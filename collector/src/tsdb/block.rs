@@ -326,7 +326,8 @@ impl Block {
         self.size
     }
 
-    fn read_chunks(&self, s: &BlockSeries) -> io::Result<Vec<ChunkData>> {
+    /// The series' chunks with samples in `[mint, maxt]`.
+    fn read_chunks(&self, s: &BlockSeries, mint: i64, maxt: i64) -> io::Result<Vec<ChunkData>> {
         let mut frame = vec![0u8; s.len as usize];
         self.chunks.read_exact_at(&mut frame, s.offset)?;
         let raw = zstd::stream::decode_all(&frame[..]).map_err(|e| {
@@ -346,6 +347,11 @@ impl Block {
         if raw.first() == Some(&0) {
             // The compact encoding: rebuild XOR chunks for readers.
             let samples = series_codec::decode(&raw).ok_or_else(bad)?;
+            // Only the samples asked for are re-encoded (an instant query wants minutes
+            // of a block that may span days).
+            let lo = samples.partition_point(|p| p.0 < mint);
+            let hi = samples.partition_point(|p| p.0 <= maxt).max(lo);
+            let samples = &samples[lo..hi];
             let mut out =
                 Vec::with_capacity(samples.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)));
             for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
@@ -400,7 +406,7 @@ impl Block {
             .into_iter()
             .map(|i| &self.series[i as usize])
             .filter(|s| s.max_t >= mint && s.min_t <= maxt)
-            .filter_map(|s| match self.read_chunks(s) {
+            .filter_map(|s| match self.read_chunks(s, mint, maxt) {
                 Ok(chunks) => Some(SeriesChunks {
                     labels: s.labels.clone(),
                     chunks: chunks.into_iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).collect(),
@@ -428,10 +434,11 @@ impl Block {
     /// Every series in label order with its samples (for compaction and dump).
     pub fn iter_series(&self) -> impl Iterator<Item = io::Result<SeriesChunks>> + '_ {
         self.series.iter().map(|s| {
-            self.read_chunks(s).map(|chunks| SeriesChunks {
-                labels: s.labels.clone(),
-                chunks,
-            })
+            self.read_chunks(s, i64::MIN, i64::MAX)
+                .map(|chunks| SeriesChunks {
+                    labels: s.labels.clone(),
+                    chunks,
+                })
         })
     }
 
