@@ -347,3 +347,71 @@ fn backfilled_rules_equal_the_expressions_evaluated_directly() {
     }
     assert!(compared > 100, "only {compared} series compared");
 }
+
+#[test]
+fn rule_files_reload_with_the_configuration_and_a_bad_one_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("r.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: one\n    rules:\n      - record: a:up:sum\n        expr: sum(up)\n",
+    )
+    .unwrap();
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\nrule_files: ['r.yml']\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _c = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    let groups = || -> Vec<String> {
+        get(&format!("{base}/api/v1/rules?type=record"))
+            .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+            .map(|v| {
+                v["data"]["groups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| g["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the rule group", Duration::from_secs(20), || {
+        groups().contains(&"one".to_string())
+    });
+    let reload = || {
+        reqwest::blocking::Client::new()
+            .post(format!("{base}/-/reload"))
+            .send()
+            .unwrap()
+    };
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: two\n    rules:\n      - record: b:up:sum\n        expr: sum(up)\n",
+    )
+    .unwrap();
+    assert_eq!(reload().status().as_u16(), 200);
+    let g = groups();
+    assert!(
+        g.contains(&"two".to_string()) && !g.contains(&"one".to_string()),
+        "{g:?}"
+    );
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: three\n    rules:\n      - record: c\n        expr: sum(up\n",
+    )
+    .unwrap();
+    let r = reload();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(
+        r.text().unwrap().contains("r.yml:5:"),
+        "the reason names the file and line"
+    );
+    assert!(
+        groups().contains(&"two".to_string()),
+        "the running rules stay"
+    );
+}
