@@ -122,6 +122,15 @@ pub fn corpus(names: &[String]) -> Vec<String> {
             "sum by (role) (up) / on (role) group_left count by (role) (up)",
             "max_over_time((sum by (role) (up))[1h:5m])",
             "label_join(up, \"both\", \"/\", \"node\", \"role\")",
+            "up @ start()",
+            "rate(node_network_receive_bytes_total[5m] @ end())",
+            "max_over_time(up[10m:1m] @ end())",
+            "sum_over_time(up[10m:1m] offset 5m)",
+            "up offset -5m",
+            "rate(node_network_transmit_bytes_total[5m] offset 30m @ start())",
+            "min_over_time(rate(node_network_receive_bytes_total[1m])[30m:])",
+            "count_over_time(up[1h:7m])",
+            "sum(up) @ end()",
         ]
         .iter()
         .map(|s| s.to_string()),

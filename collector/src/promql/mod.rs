@@ -297,7 +297,10 @@ fn check_2_42(e: &Expr) -> Result<(), QueryError> {
             check_2_42(&b.rhs)
         }
         Expr::Paren(p) => check_2_42(&p.expr),
-        Expr::Subquery(s) => check_2_42(&s.expr),
+        Expr::Subquery(s) => {
+            check_offset(&s.offset)?;
+            check_2_42(&s.expr)
+        }
         Expr::VectorSelector(vs) => check_selector(vs),
         Expr::MatrixSelector(ms) => check_selector(&ms.vs),
         Expr::Call(c) => {
@@ -314,7 +317,20 @@ fn check_2_42(e: &Expr) -> Result<(), QueryError> {
     }
 }
 
+/// Prometheus 2.42 refuses negative offsets unless started with
+/// `--enable-feature=promql-negative-offset`; so do we.
+fn check_offset(o: &Option<parser::Offset>) -> Result<(), QueryError> {
+    match o {
+        Some(parser::Offset::Neg(d)) if !d.is_zero() => Err(QueryError::BadData(
+            "negative offset is disabled, use --enable-feature=promql-negative-offset to enable it"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_selector(vs: &parser::VectorSelector) -> Result<(), QueryError> {
+    check_offset(&vs.offset)?;
     if !vs.matchers.or_matchers.is_empty() {
         return Err(QueryError::BadData(
             "'or' in label matchers is not supported".into(),
@@ -412,9 +428,14 @@ mod tests {
             "node:mesh_up:max",
             "x{a=\"1e300\"}",
             "label_replace(x, \"a\", \"$1\", \"b\", \"[Inf]\")",
-            "rate(x[5m:30s] offset -1m)",
+            "rate(x[5m:30s] offset 1m)",
         ] {
             assert!(parse(q).is_ok(), "{q}: {:?}", parse(q));
         }
+        // As in Prometheus 2.42 without its feature flag.
+        assert!(parse("x offset -5m")
+            .unwrap_err()
+            .message()
+            .contains("negative offset is disabled"));
     }
 }

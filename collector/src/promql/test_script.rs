@@ -579,11 +579,10 @@ mod tests {
             "count_over_time(vector(1)[100y:1ms])",
             "sum_over_time(x[1000y:1ms])",
             "x offset 292y",
-            "x offset -292y",
             "rate(x[292y] offset 292y)",
             "x @ 9223372036854775",
             "max_over_time((x @ -9223372036854775)[1h:1s])",
-            "rate(x[5m:1ms] offset -100y)",
+            "rate(x[5m:1ms] offset 100y)",
         ] {
             let r = instant_query(&store, q, 60_000, &opts);
             if let Err(e) = &r {

@@ -1,10 +1,14 @@
 //! Immutable on-disk blocks.
 //!
 //! A block is a directory `blocks/<ULID>/` with
-//! - `chunks`: one zstd frame per series (with zstd's content checksum) holding the
-//!   series' samples in the compact encoding of [`super::series_codec`] (blocks written
-//!   before it hold a list of XOR chunks: `uvarint n`, then per chunk `zigzag min_t`,
-//!   `uvarint max_t-min_t`, `uvarint len`, bytes; both are read);
+//! - `chunks`: per series, its samples in the compact encoding of
+//!   [`super::series_codec`], zstd-compressed (with zstd's content checksum). A series
+//!   of at most [`FRAME_SAMPLES`] samples is one zstd frame; a longer one (compacted
+//!   blocks span days) is the byte `0x01` followed by parts of at most that many
+//!   samples, each `zigzag min_t`, `uvarint max_t-min_t`, `uvarint len`, zstd frame, so
+//!   that a query for minutes decodes one part, not days. (Blocks written before the
+//!   compact encoding hold a list of XOR chunks: `uvarint n`, then per chunk `zigzag
+//!   min_t`, `uvarint max_t-min_t`, `uvarint len`, bytes. All three are read.)
 //! - `index`: a zstd frame of `uvarint n` series entries (`uvarint len`, packed labels,
 //!   `uvarint offset`, `uvarint length` of the series' frame, `zigzag min_t`, `zigzag
 //!   max_t`), sorted by labels, then a CRC-32 (LE) of the compressed bytes;
@@ -29,6 +33,11 @@ use super::postings::{self, Postings};
 use super::query::{ChunkData, SeriesChunks};
 use super::series_codec;
 use super::wal::sync_dir;
+
+/// The most samples in one zstd frame of a series (about 17 h at 15 s).
+pub const FRAME_SAMPLES: usize = 4096;
+/// The first byte of a series stored as several frames (a zstd frame starts with 0x28).
+const MULTI_FRAME: u8 = 0x01;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -184,10 +193,26 @@ impl BlockWriter {
             return Ok(());
         };
         let (min_t, max_t, n) = (first.0, last.0, kept.len() as u64);
-        let mut raw = Vec::with_capacity(kept.len() * 3 + 16);
-        series_codec::encode(&kept, &mut raw);
         let num_chunks = n.div_ceil(SAMPLES_PER_CHUNK as u64);
-        let frame = compress(&raw, self.level)?;
+        let frame = if kept.len() <= FRAME_SAMPLES {
+            let mut raw = Vec::with_capacity(kept.len() * 3 + 16);
+            series_codec::encode(&kept, &mut raw);
+            compress(&raw, self.level)?
+        } else {
+            let mut out = vec![MULTI_FRAME];
+            let mut raw = Vec::new();
+            for part in kept.chunks(FRAME_SAMPLES) {
+                raw.clear();
+                series_codec::encode(part, &mut raw);
+                let f = compress(&raw, self.level)?;
+                let (a, b) = (part[0].0, part[part.len() - 1].0);
+                write_uvarint(&mut out, zigzag(a));
+                write_uvarint(&mut out, (b - a) as u64);
+                write_uvarint(&mut out, f.len() as u64);
+                out.extend_from_slice(&f);
+            }
+            out
+        };
         self.chunks.write_all(&frame)?;
         write_uvarint(&mut self.index, labels.as_bytes().len() as u64);
         self.index.extend_from_slice(labels.as_bytes());
@@ -330,6 +355,9 @@ impl Block {
     fn read_chunks(&self, s: &BlockSeries, mint: i64, maxt: i64) -> io::Result<Vec<ChunkData>> {
         let mut frame = vec![0u8; s.len as usize];
         self.chunks.read_exact_at(&mut frame, s.offset)?;
+        if frame.first() == Some(&MULTI_FRAME) {
+            return self.read_parts(s, &frame[1..], mint, maxt);
+        }
         let raw = zstd::stream::decode_all(&frame[..]).map_err(|e| {
             corrupt(format!(
                 "{}: chunks of {}: {e}",
@@ -381,6 +409,58 @@ impl Block {
                 .into();
             pos += len;
             out.push(ChunkData { min_t, max_t, data });
+        }
+        Ok(out)
+    }
+
+    /// A series stored in parts: decode the parts that overlap `[mint, maxt]`.
+    fn read_parts(
+        &self,
+        s: &BlockSeries,
+        mut b: &[u8],
+        mint: i64,
+        maxt: i64,
+    ) -> io::Result<Vec<ChunkData>> {
+        let bad = || {
+            corrupt(format!(
+                "{}: malformed chunks of {}",
+                self.dir.display(),
+                s.labels
+            ))
+        };
+        let mut samples: Vec<(i64, f64)> = Vec::new();
+        while !b.is_empty() {
+            let mut pos = 0;
+            let a = unzigzag(read_uvarint(b, &mut pos).ok_or_else(bad)?);
+            let span = read_uvarint(b, &mut pos).ok_or_else(bad)?;
+            let len = read_uvarint(b, &mut pos).ok_or_else(bad)? as usize;
+            let end = pos.checked_add(len).ok_or_else(bad)?;
+            let f = b.get(pos..end).ok_or_else(bad)?;
+            let z = a.saturating_add(span.min(i64::MAX as u64) as i64);
+            if z >= mint && a <= maxt {
+                let raw = zstd::stream::decode_all(f).map_err(|e| {
+                    corrupt(format!(
+                        "{}: chunks of {}: {e}",
+                        self.dir.display(),
+                        s.labels
+                    ))
+                })?;
+                let part = series_codec::decode(&raw).ok_or_else(bad)?;
+                samples.extend(part.into_iter().filter(|p| p.0 >= mint && p.0 <= maxt));
+            }
+            b = &b[end..];
+        }
+        let mut out = Vec::with_capacity(samples.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)));
+        for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+            let mut a = XorAppender::default();
+            for (t, v) in part {
+                a.append(*t, *v);
+            }
+            out.push(ChunkData {
+                min_t: a.min_time(),
+                max_t: a.max_time(),
+                data: a.bytes().into(),
+            });
         }
         Ok(out)
     }
@@ -472,6 +552,43 @@ mod tests {
         assert_eq!(got[0].samples(150, 300).count(), 11);
         assert_eq!(blk.select(&[], 20_000, 30_000).len(), 0);
         assert!(!d.path().join(format!("{}.tmp", blk.meta.ulid)).exists());
+    }
+
+    /// A long series is stored in parts; a short window decodes only its part, and every
+    /// window reads back exactly.
+    #[test]
+    fn long_series_are_stored_in_parts_and_read_back_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let n = FRAME_SAMPLES as i64 * 2 + 77;
+        let mut w = BlockWriter::new(d.path(), 0, n * 15_000, 2, vec![]).unwrap();
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let pts: Vec<(i64, f64)> = (0..n)
+            .map(|i| (i * 15_000, (i * 7 % 13) as f64 + 0.5))
+            .collect();
+        w.add_series(&a, pts.iter().copied()).unwrap();
+        let blk = w.finish().unwrap().unwrap();
+        let blk = Block::open(blk.dir()).unwrap();
+        let s = &blk.series[0];
+        let mut head = [0u8; 1];
+        blk.chunks.read_exact_at(&mut head, s.offset).unwrap();
+        assert_eq!(head[0], MULTI_FRAME);
+        for (lo, hi) in [
+            (0, i64::MAX),
+            (0, 0),
+            (61_440_000, 61_500_000),
+            (n * 15_000 - 60_000, n * 15_000),
+        ] {
+            let got: Vec<(i64, f64)> = blk.select(&[], lo, hi)[0].samples(lo, hi).collect();
+            let want: Vec<(i64, f64)> = pts
+                .iter()
+                .copied()
+                .filter(|p| p.0 >= lo && p.0 <= hi)
+                .collect();
+            assert_eq!(got, want, "[{lo}, {hi}]");
+        }
+        // A window inside the last part decodes only that part.
+        let c = blk.read_chunks(s, n * 15_000 - 60_000, n * 15_000).unwrap();
+        assert_eq!(c.iter().map(|c| c.data.len()).count(), 1);
     }
 
     #[test]
