@@ -589,7 +589,10 @@ mod tests {
         // A window inside the last part decodes only that part.
         let c = blk.read_chunks(s, n * 15_000 - 60_000, n * 15_000).unwrap();
         assert_eq!(c.len(), 1);
-        assert_eq!((c[0].min_t, c[0].max_t), (n * 15_000 - 60_000, (n - 1) * 15_000));
+        assert_eq!(
+            (c[0].min_t, c[0].max_t),
+            (n * 15_000 - 60_000, (n - 1) * 15_000)
+        );
     }
 
     #[test]
