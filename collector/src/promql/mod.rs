@@ -317,16 +317,10 @@ fn check_2_42(e: &Expr) -> Result<(), QueryError> {
     }
 }
 
-/// Prometheus 2.42 refuses negative offsets unless started with
-/// `--enable-feature=promql-negative-offset`; so do we.
-fn check_offset(o: &Option<parser::Offset>) -> Result<(), QueryError> {
-    match o {
-        Some(parser::Offset::Neg(d)) if !d.is_zero() => Err(QueryError::BadData(
-            "negative offset is disabled, use --enable-feature=promql-negative-offset to enable it"
-                .into(),
-        )),
-        _ => Ok(()),
-    }
+/// Negative offsets are stable since Prometheus 2.33 (the differential test against
+/// 2.42 checks it), so every offset is accepted.
+fn check_offset(_: &Option<parser::Offset>) -> Result<(), QueryError> {
+    Ok(())
 }
 
 fn check_selector(vs: &parser::VectorSelector) -> Result<(), QueryError> {
@@ -432,10 +426,7 @@ mod tests {
         ] {
             assert!(parse(q).is_ok(), "{q}: {:?}", parse(q));
         }
-        // As in Prometheus 2.42 without its feature flag.
-        assert!(parse("x offset -5m")
-            .unwrap_err()
-            .message()
-            .contains("negative offset is disabled"));
+        // Negative offsets are stable in 2.42.
+        assert!(parse("x offset -5m").is_ok());
     }
 }

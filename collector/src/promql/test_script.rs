@@ -583,6 +583,8 @@ mod tests {
             "x @ 9223372036854775",
             "max_over_time((x @ -9223372036854775)[1h:1s])",
             "rate(x[5m:1ms] offset 100y)",
+            "x offset -292y",
+            "rate(x[5m:1ms] offset -100y)",
         ] {
             let r = instant_query(&store, q, 60_000, &opts);
             if let Err(e) = &r {
