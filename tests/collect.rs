@@ -121,6 +121,7 @@ fn metric(body: &str, name: &str) -> f64 {
 
 #[test]
 fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _sim_port, _targets) = start_simulator(6, d.path());
     let cfg = d.path().join("meshscope.yml");
@@ -278,6 +279,7 @@ fn now_ms() -> i64 {
 
 #[test]
 fn kill_9_at_random_moments_loses_nothing_committed() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _p, _t) = start_simulator(24, d.path());
     let cfg = d.path().join("meshscope.yml");
@@ -331,6 +333,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
 
 #[test]
 fn a_torn_wal_tail_is_cut_with_a_warning_and_the_rest_kept() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _p, _t) = start_simulator(4, d.path());
     let cfg = d.path().join("meshscope.yml");
@@ -416,6 +419,7 @@ fn is_root() -> bool {
 
 #[test]
 fn a_full_disk_stops_ingestion_turns_unready_and_recovers() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let disk = d.path().join("disk");
     std::fs::create_dir(&disk).unwrap();

@@ -104,6 +104,7 @@ fn peak_rss_kb(pid: u32) -> u64 {
 
 #[test]
 fn faulty_targets_do_not_disturb_the_others() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let port = serve();
     let mut cfg = String::from(

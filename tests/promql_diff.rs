@@ -304,6 +304,7 @@ fn start_prometheus(dir: &Path, data: &Path, port: u16) -> Proc {
 
 #[test]
 fn promql_agrees_with_prometheus_2_42() {
+    let _serial = super::serial();
     if !have("prometheus") || !have("promtool") {
         assert!(
             std::env::var("MESHSCOPE_REAL_COMPONENTS").as_deref() != Ok("required"),

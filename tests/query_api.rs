@@ -51,6 +51,7 @@ fn get_json(url: &str) -> (u16, Value) {
 
 #[test]
 fn query_endpoints_answer_like_prometheus() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let st = meshscope()
@@ -161,6 +162,7 @@ fn query_endpoints_answer_like_prometheus() {
 
 #[test]
 fn query_limits_answer_with_prometheus_errors() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let st = meshscope()
@@ -219,6 +221,7 @@ fn query_limits_answer_with_prometheus_errors() {
 
 #[test]
 fn metadata_and_status_endpoints_answer() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _port, targets) = super::collect::start_simulator(2, d.path());
     let cfg = d.path().join("meshscope.yml");

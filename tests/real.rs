@@ -66,6 +66,7 @@ fn scrape_for_a_while(dir: &Path, job: &str, target: &str, path: &str) -> std::p
 
 #[test]
 fn node_exporter_network_series_arrive() {
+    let _serial = super::serial();
     if !available("prometheus-node-exporter") {
         return;
     }
@@ -108,6 +109,7 @@ fn node_exporter_network_series_arrive() {
 
 #[test]
 fn rabbitmq_prometheus_plugin_series_arrive() {
+    let _serial = super::serial();
     if !available("rabbitmq-server") {
         return;
     }

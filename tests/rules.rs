@@ -87,6 +87,7 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
 
 #[test]
 fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _port, targets) = start_simulator(9, d.path());
     let cfg = d.path().join("meshscope.yml");
@@ -196,6 +197,7 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
 
 #[test]
 fn alerting_rules_go_pending_then_firing_and_write_alerts() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _port, targets) = start_simulator(2, d.path());
     let rules = d.path().join("alerts.yml");
@@ -252,6 +254,7 @@ fn alerting_rules_go_pending_then_firing_and_write_alerts() {
 
 #[test]
 fn backfilled_rules_equal_the_expressions_evaluated_directly() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let st = meshscope()
@@ -350,6 +353,7 @@ fn backfilled_rules_equal_the_expressions_evaluated_directly() {
 
 #[test]
 fn rule_files_reload_with_the_configuration_and_a_bad_one_is_refused() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let rules = d.path().join("r.yml");
     std::fs::write(

@@ -12,6 +12,7 @@ use super::meshscope;
 
 #[test]
 fn tls_and_basic_auth_protect_the_api_and_the_source_client_gets_through() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     // A self-signed certificate for 127.0.0.1, its own CA.
@@ -149,6 +150,7 @@ fn tls_and_basic_auth_protect_the_api_and_the_source_client_gets_through() {
 
 #[test]
 fn a_bad_web_config_stops_the_start_with_its_position() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("meshscope.yml"), "").unwrap();
     std::fs::write(

@@ -97,6 +97,7 @@ async fn exercise(src: &Source, nodes: usize) {
 
 #[test]
 fn the_http_query_crate_works_against_meshscope_and_prometheus() {
+    let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let nodes = 9;
     let (_sim, _port, targets) = start_simulator(nodes, d.path());

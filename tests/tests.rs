@@ -3,6 +3,14 @@
 
 use std::process::Command;
 
+/// Tests that start servers (the collector, Prometheus, exporters, the simulator) or
+/// check timing run one at a time: on a 2-core machine several at once starve each other
+/// and their schedules.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn meshscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_meshscope"))
 }
