@@ -236,6 +236,20 @@ fn alerting_rules_go_pending_then_firing_and_write_alerts() {
     assert!(a.iter().any(|x| x["labels"]["who"] == "pulsar-0"
         && x["labels"]["alertname"] == "AlwaysOn"
         && x["annotations"]["summary"] == "pulsar-0 is up (1)"));
+    // A reload keeps alert state: still firing, not pending again for 3 s.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for _ in 0..3 {
+        let a = alerts();
+        assert!(
+            a.len() == 2 && a.iter().all(|x| x["state"] == "firing"),
+            "{a:?}"
+        );
+        std::thread::sleep(Duration::from_millis(700));
+    }
     // ALERTS series and the recording rule are in the store.
     wait_for(
         "ALERTS and the recorded series",

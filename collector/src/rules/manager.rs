@@ -117,27 +117,25 @@ impl RuleManager {
     /// Replace the running groups (on start and reload). Alert state and the series a
     /// rule last wrote carry over to a rule of the same file, group and name.
     pub fn apply(self: &Arc<Self>, groups: Vec<Group>, default_interval_ms: i64) {
-        let mut old: HashMap<(String, String, String, usize), RuleRuntime> = HashMap::new();
-        for g in lock(&self.groups).drain(..) {
-            let gr = Arc::try_unwrap(g).ok();
-            if let Some(gr) = gr {
-                let name = (gr.group.file.clone(), gr.group.name.clone());
-                let (_, _, rules) = gr.state.into_inner().unwrap_or_else(|e| e.into_inner());
-                for (i, r) in rules.into_iter().enumerate() {
-                    old.insert(
-                        (
-                            name.0.clone(),
-                            name.1.clone(),
-                            r.status.rule.name.clone(),
-                            i,
-                        ),
-                        r,
-                    );
-                }
-            }
-        }
+        // Stop the running groups first, then take their rules' state (an evaluation
+        // in progress finishes before the lock is ours).
         if let Some(t) = lock(&self.running).take() {
             t.cancel();
+        }
+        let mut old: HashMap<(String, String, String, usize), RuleRuntime> = HashMap::new();
+        for g in lock(&self.groups).drain(..) {
+            let rules = std::mem::take(&mut lock(&g.state).2);
+            for (i, r) in rules.into_iter().enumerate() {
+                old.insert(
+                    (
+                        g.group.file.clone(),
+                        g.group.name.clone(),
+                        r.status.rule.name.clone(),
+                        i,
+                    ),
+                    r,
+                );
+            }
         }
         let token = self.shutdown.child_token();
         let mut runtimes = Vec::with_capacity(groups.len());
