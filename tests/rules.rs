@@ -11,17 +11,10 @@ use serde_json::Value;
 
 use super::collect::{free_port, get, start_collector, start_simulator, wait_for, Proc};
 use super::meshscope;
+use super::real::have;
 
 fn rules_file() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("collector/rules/mesh.rules.yml")
-}
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn required() -> bool {
@@ -348,16 +341,28 @@ fn backfilled_rules_equal_the_expressions_evaluated_directly() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|s| {
+                .filter_map(|s| {
                     let mut m = s["metric"].clone();
                     if let Some(o) = m.as_object_mut() {
                         o.remove("__name__");
                     }
-                    format!("{m} {}", s["value"][1])
+                    // An instant vector, or the raw samples of `name[1s]`: only a sample
+                    // written at `t` itself counts (the lookback would otherwise carry
+                    // an earlier point of a series the expression no longer yields).
+                    let value = match s.get("values") {
+                        Some(vs) => vs
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|p| p[0].as_i64() == Some(t))
+                            .map(|p| p[1].clone())?,
+                        None => s["value"][1].clone(),
+                    };
+                    Some(format!("{m} {value}"))
                 })
                 .collect()
         };
-        let recorded = q(&r.name);
+        let recorded = q(&format!("{}[1s]", r.name));
         let direct = q(&r.expr);
         assert_eq!(recorded, direct, "{}", r.name);
         compared += recorded.len();
