@@ -15,14 +15,7 @@ use serde_json::Value;
 
 use super::collect::{free_port, get, wait_for, Proc};
 use super::meshscope;
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use super::real::have;
 
 /// The queries: templates applied to the simulated mesh's metric names by kind, plus
 /// fixed ones across metrics. Deterministic.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::collect::{check_config, dump, free_port, get, start_collector, wait_for, Proc};
 
-fn have(bin: &str) -> bool {
+pub fn have(bin: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {bin}")])
         .stdout(Stdio::null())

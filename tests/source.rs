@@ -10,14 +10,7 @@ use meshscope_collector::source::{Source, SourceError, SourceOptions};
 use prometheus_http_query::TargetState;
 
 use super::collect::{free_port, get, start_collector, start_simulator, wait_for, Proc};
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use super::real::have;
 
 fn source(url: &str) -> Source {
     Source::new(&SourceOptions {

@@ -59,7 +59,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-fn bad_data(msg: impl Into<String>) -> Response {
+pub(crate) fn bad_data(msg: impl Into<String>) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"status": "error", "errorType": "bad_data", "error": msg.into()})),
@@ -67,7 +67,7 @@ fn bad_data(msg: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn success(data: Value) -> Response {
+pub(crate) fn success(data: Value) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
 }
 
@@ -207,17 +207,7 @@ fn series_for(db: &Db, pairs: &[(String, String)]) -> Response {
     for m in &p.matchers {
         out.extend(db.series(m, p.start, p.end));
     }
-    let data: Vec<Value> = out
-        .iter()
-        .map(|l| {
-            Value::Object(
-                l.iter()
-                    .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
-                    .collect(),
-            )
-        })
-        .collect();
-    success(Value::Array(data))
+    success(Value::Array(out.iter().map(json_labels).collect()))
 }
 
 async fn labels(
@@ -390,6 +380,12 @@ where
     }
 }
 
+/// Parse the `query` parameter once, on the request task; the error is the message of a
+/// 400 `bad_data`.
+pub(crate) fn parse_query(expr: &str) -> Result<promql_parser::parser::Expr, String> {
+    promql::parse(expr).map_err(|e| format!("invalid parameter \"query\": {}", e.message()))
+}
+
 async fn query(
     State(st): State<Arc<ApiState>>,
     method: Method,
@@ -411,11 +407,12 @@ async fn query(
         Ok(o) => o,
         Err(e) => return bad_data(e),
     };
-    if let Err(e) = promql::parse(&expr) {
-        return bad_data(format!("invalid parameter \"query\": {}", e.message()));
-    }
+    let parsed = match parse_query(&expr) {
+        Ok(p) => p,
+        Err(e) => return bad_data(e),
+    };
     run_query(st, move |st| {
-        promql::instant_query(st.db.as_ref(), &expr, t, &opts)
+        promql::instant_query_expr(st.db.as_ref(), &parsed, t, &opts)
     })
     .await
 }
@@ -461,11 +458,12 @@ async fn query_range(
         Ok(o) => o,
         Err(e) => return bad_data(e),
     };
-    if let Err(e) = promql::parse(&expr) {
-        return bad_data(format!("invalid parameter \"query\": {}", e.message()));
-    }
+    let parsed = match parse_query(&expr) {
+        Ok(p) => p,
+        Err(e) => return bad_data(e),
+    };
     run_query(st, move |st| {
-        promql::range_query(st.db.as_ref(), &expr, start, end, step, &opts)
+        promql::range_query_expr(st.db.as_ref(), &parsed, start, end, step, &opts)
     })
     .await
 }

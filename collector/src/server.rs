@@ -324,18 +324,6 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-fn api_success(data: Value) -> Response {
-    Json(json!({"status": "success", "data": data})).into_response()
-}
-
-fn api_bad_data(msg: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"status": "error", "errorType": "bad_data", "error": msg.into()})),
-    )
-        .into_response()
-}
-
 /// `/api/v1/metadata[?metric=NAME][&limit=N]`: `# TYPE`/`# HELP`/`# UNIT` of the metric
 /// families the active targets expose, each distinct one once.
 async fn metadata(
@@ -351,7 +339,7 @@ async fn metadata(
     let limit = match get("limit").map(str::parse::<i64>) {
         None => -1,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return api_bad_data("invalid parameter \"limit\": not a number"),
+        Some(Err(_)) => return crate::api::bad_data("invalid parameter \"limit\": not a number"),
     };
     let metric = get("metric").filter(|m| !m.is_empty());
     let mut out: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
@@ -384,32 +372,32 @@ async fn metadata(
             out.pop_last();
         }
     }
-    api_success(json!(out))
+    crate::api::success(json!(out))
 }
 
 /// `/api/v1/query_exemplars`: exemplars are parsed but not kept (the issue makes keeping
 /// them optional), so the answer is always empty; the query is still checked.
 async fn query_exemplars(Query(q): Query<Vec<(String, String)>>) -> Response {
     if let Some((_, query)) = q.iter().rev().find(|(n, _)| n == "query") {
-        if let Err(e) = crate::promql::parse(query) {
-            return api_bad_data(format!("invalid parameter \"query\": {}", e.message()));
+        if let Err(e) = crate::api::parse_query(query) {
+            return crate::api::bad_data(e);
         }
     }
-    api_success(json!([]))
+    crate::api::success(json!([]))
 }
 
 /// `/api/v1/status/config`: the configuration file as loaded.
 async fn status_config(State(c): State<Arc<Collector>>) -> Response {
     let yaml = std::fs::read_to_string(&c.config_file).unwrap_or_default();
-    api_success(json!({ "yaml": yaml }))
+    crate::api::success(json!({ "yaml": yaml }))
 }
 
 async fn status_flags(State(c): State<Arc<Collector>>) -> Response {
-    api_success(json!(c.flags))
+    crate::api::success(json!(c.flags))
 }
 
 async fn status_runtimeinfo(State(c): State<Arc<Collector>>) -> Response {
-    api_success(json!({
+    crate::api::success(json!({
         "startTime": rfc3339(c.started_ms),
         "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
         "reloadConfigSuccess": c.reload_ok.load(Ordering::Relaxed),
@@ -433,7 +421,7 @@ async fn status_tsdb(State(c): State<Arc<Collector>>) -> Response {
             .collect()
     };
     let (min_t, max_t) = head.time_range().unwrap_or((i64::MAX, i64::MIN));
-    api_success(json!({
+    crate::api::success(json!({
         "headStats": {
             "numSeries": head.num_series(),
             "numLabelPairs": n_pairs,

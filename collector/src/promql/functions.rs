@@ -628,18 +628,7 @@ impl Ev<'_> {
                         present[self.step_index(p.0)] = true;
                     }
                 }
-                let labels = absent_labels(args[0])?;
-                let points: Vec<(i64, f64)> = self
-                    .steps()
-                    .zip(present)
-                    .filter(|(_, p)| !p)
-                    .map(|(t, _)| (t, 1.0))
-                    .collect();
-                Ok(Val::Vector(if points.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![Series { labels, points }]
-                }))
+                self.absent_result(&present, args[0])
             }
             "absent_over_time" => {
                 let arg = self.range_arg(args[0])?;
@@ -659,18 +648,7 @@ impl Ev<'_> {
                     }
                 }
                 self.release_samples(arg.held);
-                let labels = absent_labels(args[0])?;
-                let points: Vec<(i64, f64)> = self
-                    .steps()
-                    .zip(present)
-                    .filter(|(_, p)| !p)
-                    .map(|(t, _)| (t, 1.0))
-                    .collect();
-                Ok(Val::Vector(if points.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![Series { labels, points }]
-                }))
+                self.absent_result(&present, args[0])
             }
             "histogram_quantile" => {
                 let q = self.eval_scalar(args[0])?;
@@ -688,6 +666,25 @@ impl Ev<'_> {
             }
             other => exec_err(format!("function {other:?} is not supported")),
         }
+    }
+
+    /// `absent`/`absent_over_time`: 1 at the steps where nothing was present, labelled
+    /// from the argument's equality matchers.
+    fn absent_result(&self, present: &[bool], arg: &Expr) -> EvalResult<Val> {
+        let points: Vec<(i64, f64)> = self
+            .steps()
+            .zip(present)
+            .filter(|(_, p)| !**p)
+            .map(|(t, _)| (t, 1.0))
+            .collect();
+        Ok(Val::Vector(if points.is_empty() {
+            Vec::new()
+        } else {
+            vec![Series {
+                labels: absent_labels(arg)?,
+                points,
+            }]
+        }))
     }
 
     /// Apply `f(t, v)` to every point; drops `__name__`.

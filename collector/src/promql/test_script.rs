@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::{instant_query, range_query, EvalOptions, Value};
 use crate::config::duration::parse_duration;
-use crate::tsdb::chunk::{stale_nan, XorAppender, SAMPLES_PER_CHUNK};
+use crate::tsdb::chunk::stale_nan;
 use crate::tsdb::query::ChunkData;
 use crate::tsdb::{Labels, Matcher, Queryable, SeriesChunks};
 
@@ -22,18 +22,7 @@ impl MemStore {
     /// Add a series (points in time order); a series with the same labels is replaced,
     /// as a later definition in a promqltest `load` replaces an earlier one.
     pub fn add(&mut self, labels: Labels, points: &[(i64, f64)]) {
-        let mut chunks = Vec::new();
-        for part in points.chunks(usize::from(SAMPLES_PER_CHUNK)) {
-            let mut a = XorAppender::default();
-            for &(t, v) in part {
-                a.append(t, v);
-            }
-            chunks.push(ChunkData {
-                min_t: a.min_time(),
-                max_t: a.max_time(),
-                data: a.bytes().into(),
-            });
-        }
+        let chunks = ChunkData::encode(points);
         match self.series.iter_mut().find(|s| s.0 == labels) {
             Some(s) => s.1 = chunks,
             None => self.series.push((labels, chunks)),

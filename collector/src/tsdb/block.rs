@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{XorAppender, SAMPLES_PER_CHUNK};
+use super::chunk::SAMPLES_PER_CHUNK;
 use super::labels::{read_uvarint, write_uvarint, Labels, Matcher};
 use super::postings::{self, Postings};
 use super::query::{ChunkData, SeriesChunks};
@@ -379,21 +379,7 @@ impl Block {
             // of a block that may span days).
             let lo = samples.partition_point(|p| p.0 < mint);
             let hi = samples.partition_point(|p| p.0 <= maxt).max(lo);
-            let samples = &samples[lo..hi];
-            let mut out =
-                Vec::with_capacity(samples.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)));
-            for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
-                let mut a = XorAppender::default();
-                for (t, v) in part {
-                    a.append(*t, *v);
-                }
-                out.push(ChunkData {
-                    min_t: a.min_time(),
-                    max_t: a.max_time(),
-                    data: a.bytes().into(),
-                });
-            }
-            return Ok(out);
+            return Ok(ChunkData::encode(&samples[lo..hi]));
         }
         // The older layout: a list of XOR chunks.
         let mut pos = 0;
@@ -450,19 +436,7 @@ impl Block {
             }
             b = &b[end..];
         }
-        let mut out = Vec::with_capacity(samples.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)));
-        for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
-            let mut a = XorAppender::default();
-            for (t, v) in part {
-                a.append(*t, *v);
-            }
-            out.push(ChunkData {
-                min_t: a.min_time(),
-                max_t: a.max_time(),
-                data: a.bytes().into(),
-            });
-        }
-        Ok(out)
+        Ok(ChunkData::encode(&samples))
     }
 
     fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {

@@ -13,6 +13,26 @@ pub struct ChunkData {
     pub data: Arc<[u8]>,
 }
 
+impl ChunkData {
+    /// Samples (in time order) as XOR chunks of at most 120 samples.
+    pub fn encode(samples: &[(i64, f64)]) -> Vec<ChunkData> {
+        let n = usize::from(super::chunk::SAMPLES_PER_CHUNK);
+        let mut out = Vec::with_capacity(samples.len().div_ceil(n));
+        for part in samples.chunks(n) {
+            let mut a = super::chunk::XorAppender::default();
+            for &(t, v) in part {
+                a.append(t, v);
+            }
+            out.push(ChunkData {
+                min_t: a.min_time(),
+                max_t: a.max_time(),
+                data: a.bytes().into(),
+            });
+        }
+        out
+    }
+}
+
 /// A series and its chunks, from the head and/or blocks.
 #[derive(Clone, Debug)]
 pub struct SeriesChunks {
