@@ -128,10 +128,13 @@ fn query_endpoints_answer_like_prometheus() {
         "{}",
         brief(&v)
     );
-    assert!(v["error"]
-        .as_str()
-        .unwrap()
-        .contains("invalid parameter \"query\""));
+    // Prometheus's wording and position: `1:7: parse error: unclosed left parenthesis`.
+    assert_eq!(
+        v["error"].as_str(),
+        Some("invalid parameter \"query\": 1:7: parse error: unclosed left parenthesis"),
+        "{}",
+        brief(&v)
+    );
     let (c, v) = get_json(&format!(
         "{base}/api/v1/query_range?query=up&start=0&end={now}&step=1"
     ));
