@@ -10,7 +10,10 @@
 #
 # HIST=FILE uses (and keeps) an OpenMetrics history written earlier by
 # `meshscope simulate --history ... --history-out FILE` instead of writing one (50 nodes
-# over 7 days at 15 s is 64 M samples, 10.7 GB of text).
+# over 7 days at 15 s is 64 M samples, 10.7 GB of text). DATA=DIR keeps both imported
+# databases in DIR (DIR/prom, DIR/ms) and reuses them when they are there, so the
+# queries can be re-run on a new build without importing again (re-import after a
+# change to the block format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES="${1:-50}" DAYS="${2:-7}" RUNS="${3:-5}"
@@ -23,17 +26,23 @@ cargo build --release -q
 BIN="$PWD/target/release/meshscope"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+DB="$WORK"
+if [ -n "${DATA:-}" ]; then mkdir -p "$DATA"; DB="$(realpath "$DATA")"; fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-if [ -n "${HIST:-}" ]; then
-    echo "== history: $HIST" >&2
-    ln -s "$(realpath "$HIST")" "$WORK/hist.om"
+if [ -d "$DB/prom" ] && [ -d "$DB/ms" ] && [ -f "$DB/end" ]; then
+    echo "== reusing the databases in $DB" >&2
+    END_S=$(cat "$DB/end")
 else
-    echo "== history: $NODES nodes, ${DAYS}d at 15s" >&2
-    "$BIN" simulate --nodes "$NODES" --seed 1 --history "${DAYS}d" --history-step 15s \
-        --history-out "$WORK/hist.om" 2>/dev/null
-fi
-END_S=$(python3 - "$WORK/hist.om" <<'PY'
+    if [ -n "${HIST:-}" ]; then
+        echo "== history: $HIST" >&2
+        ln -s "$(realpath "$HIST")" "$WORK/hist.om"
+    else
+        echo "== history: $NODES nodes, ${DAYS}d at 15s" >&2
+        "$BIN" simulate --nodes "$NODES" --seed 1 --history "${DAYS}d" --history-step 15s \
+            --history-out "$WORK/hist.om" 2>/dev/null
+    fi
+    END_S=$(python3 - "$WORK/hist.om" <<'PY'
 import sys, os
 # The newest timestamp: the last sample line before "# EOF".
 with open(sys.argv[1], 'rb') as f:
@@ -42,23 +51,25 @@ with open(sys.argv[1], 'rb') as f:
 ts = [float(l.split()[-1]) for l in lines if l and not l.startswith('#') and len(l.split()) >= 3]
 print(int(max(ts)))
 PY
-)
-ls -lL "$WORK/hist.om" | awk '{printf "   %.1f GB of OpenMetrics\n", $5/1e9}' >&2
-# promtool reads the whole input once per block it writes: blocks of a day, not 2 h.
-t0=$(date +%s); promtool tsdb create-blocks-from openmetrics --max-block-duration=24h \
-    "$WORK/hist.om" "$WORK/prom" >/dev/null
-echo "   promtool import: $(( $(date +%s) - t0 )) s" >&2
-t0=$(date +%s); "$BIN" tsdb import openmetrics "$WORK/hist.om" --storage.tsdb.path "$WORK/ms" >/dev/null 2>&1
-echo "   meshscope import: $(( $(date +%s) - t0 )) s" >&2
-rm -f "$WORK/hist.om"
+    )
+    ls -lL "$WORK/hist.om" | awk '{printf "   %.1f GB of OpenMetrics\n", $5/1e9}' >&2
+    # promtool reads the whole input once per block it writes: blocks of a day, not 2 h.
+    t0=$(date +%s); promtool tsdb create-blocks-from openmetrics --max-block-duration=24h \
+        "$WORK/hist.om" "$DB/prom" >/dev/null
+    echo "   promtool import: $(( $(date +%s) - t0 )) s" >&2
+    t0=$(date +%s); "$BIN" tsdb import openmetrics "$WORK/hist.om" --storage.tsdb.path "$DB/ms" >/dev/null 2>&1
+    echo "   meshscope import: $(( $(date +%s) - t0 )) s" >&2
+    rm -f "$WORK/hist.om"
+    echo "$END_S" > "$DB/end"
+fi
 
 PP=$(free_port); MP=$(free_port)
 printf 'global:\n  scrape_interval: 15s\n' > "$WORK/cfg.yml"
-prometheus --config.file="$WORK/cfg.yml" --storage.tsdb.path="$WORK/prom" \
+prometheus --config.file="$WORK/cfg.yml" --storage.tsdb.path="$DB/prom" \
     --web.listen-address="127.0.0.1:$PP" --storage.tsdb.retention.time=3650d \
     --query.max-samples=500000000 >"$WORK/prom.log" 2>&1 &
 PROM_PID=$!
-"$BIN" collect --config.file "$WORK/cfg.yml" --storage.tsdb.path "$WORK/ms" \
+"$BIN" collect --config.file "$WORK/cfg.yml" --storage.tsdb.path "$DB/ms" \
     --web.listen-address "127.0.0.1:$MP" --rules.mesh-model=false \
     --query.max-samples 500000000 >"$WORK/ms.log" 2>&1 &
 MS_PID=$!

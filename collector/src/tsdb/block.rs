@@ -270,6 +270,70 @@ fn compress(raw: &[u8], level: i32) -> io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// Buffers reused across the series a thread reads. A zstd decompression context is
+/// ~100 KiB to set up: made once per thread, not once per part (an instant query over a
+/// few hundred series decodes a few hundred parts).
+#[derive(Default)]
+struct Scratch {
+    frame: Vec<u8>,
+    raw: Vec<u8>,
+    ts: Vec<i64>,
+    samples: Vec<(i64, f64)>,
+    dctx: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl Scratch {
+    /// Give back what one huge series grew (compaction reads whole series).
+    fn trim(&mut self) {
+        const KEEP: usize = 1 << 20;
+        if self.frame.capacity() > KEEP {
+            self.frame = Vec::new();
+        }
+        if self.raw.capacity() > KEEP {
+            self.raw = Vec::new();
+        }
+        if self.ts.capacity() * 8 > KEEP {
+            self.ts = Vec::new();
+        }
+        if self.samples.capacity() * 16 > KEEP {
+            self.samples = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Decompress one frame into `out` (its checksum verified by zstd).
+fn decompress(
+    dctx: &mut Option<zstd::bulk::Decompressor<'static>>,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    // Frames are written with their content size; a missing or implausible one (a
+    // damaged header) goes through the streaming decoder, which needs no size.
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten();
+    match size {
+        Some(n) if n <= 64 << 20 => {
+            let d = match dctx {
+                Some(d) => d,
+                None => dctx.insert(zstd::bulk::Decompressor::new()?),
+            };
+            out.reserve(n as usize);
+            d.decompress_to_buffer(frame, out)?;
+            Ok(())
+        }
+        _ => {
+            *out = zstd::stream::decode_all(frame)?;
+            Ok(())
+        }
+    }
+}
+
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = File::create(path)?;
     f.write_all(data)?;
@@ -353,18 +417,38 @@ impl Block {
 
     /// The series' chunks with samples in `[mint, maxt]`.
     fn read_chunks(&self, s: &BlockSeries, mint: i64, maxt: i64) -> io::Result<Vec<ChunkData>> {
-        let mut frame = vec![0u8; s.len as usize];
-        self.chunks.read_exact_at(&mut frame, s.offset)?;
-        if frame.first() == Some(&MULTI_FRAME) {
-            return self.read_parts(s, &frame[1..], mint, maxt);
-        }
-        let raw = zstd::stream::decode_all(&frame[..]).map_err(|e| {
+        SCRATCH.with(|sc| {
+            let mut sc = sc.borrow_mut();
+            let r = self.read_chunks_with(&mut sc, s, mint, maxt);
+            sc.trim();
+            r
+        })
+    }
+
+    fn read_chunks_with(
+        &self,
+        sc: &mut Scratch,
+        s: &BlockSeries,
+        mint: i64,
+        maxt: i64,
+    ) -> io::Result<Vec<ChunkData>> {
+        let Scratch {
+            frame,
+            raw,
+            ts,
+            samples,
+            dctx,
+        } = sc;
+        frame.clear();
+        frame.resize(s.len as usize, 0);
+        self.chunks.read_exact_at(frame, s.offset)?;
+        let zerr = |e: io::Error| {
             corrupt(format!(
                 "{}: chunks of {}: {e}",
                 self.dir.display(),
                 s.labels
             ))
-        })?;
+        };
         let bad = || {
             corrupt(format!(
                 "{}: malformed chunks of {}",
@@ -372,23 +456,42 @@ impl Block {
                 s.labels
             ))
         };
+        samples.clear();
+        if frame.first() == Some(&MULTI_FRAME) {
+            // Parts: decode those that overlap `[mint, maxt]`.
+            let mut b = &frame[1..];
+            while !b.is_empty() {
+                let mut pos = 0;
+                let a = unzigzag(read_uvarint(b, &mut pos).ok_or_else(bad)?);
+                let span = read_uvarint(b, &mut pos).ok_or_else(bad)?;
+                let len = read_uvarint(b, &mut pos).ok_or_else(bad)? as usize;
+                let end = pos.checked_add(len).ok_or_else(bad)?;
+                let f = b.get(pos..end).ok_or_else(bad)?;
+                let z = a.saturating_add(span.min(i64::MAX as u64) as i64);
+                if z >= mint && a <= maxt {
+                    decompress(dctx, f, raw).map_err(zerr)?;
+                    series_codec::decode_range(raw, mint, maxt, ts, samples).ok_or_else(bad)?;
+                }
+                b = &b[end..];
+            }
+            return Ok(ChunkData::encode(samples));
+        }
+        decompress(dctx, frame, raw).map_err(zerr)?;
         if raw.first() == Some(&0) {
-            // The compact encoding: rebuild XOR chunks for readers.
-            let samples = series_codec::decode(&raw).ok_or_else(bad)?;
-            // Only the samples asked for are re-encoded (an instant query wants minutes
-            // of a block that may span days).
-            let lo = samples.partition_point(|p| p.0 < mint);
-            let hi = samples.partition_point(|p| p.0 <= maxt).max(lo);
-            return Ok(ChunkData::encode(&samples[lo..hi]));
+            // The compact encoding: rebuild XOR chunks for readers, of only the samples
+            // asked for (an instant query wants minutes of a block that may span days).
+            series_codec::decode_range(raw, mint, maxt, ts, samples).ok_or_else(bad)?;
+            return Ok(ChunkData::encode(samples));
         }
         // The older layout: a list of XOR chunks.
+        let raw = &raw[..];
         let mut pos = 0;
-        let n = read_uvarint(&raw, &mut pos).ok_or_else(bad)?;
+        let n = read_uvarint(raw, &mut pos).ok_or_else(bad)?;
         let mut out = Vec::with_capacity(n.min(1 << 16) as usize);
         for _ in 0..n {
-            let min_t = unzigzag(read_uvarint(&raw, &mut pos).ok_or_else(bad)?);
-            let max_t = min_t.wrapping_add(read_uvarint(&raw, &mut pos).ok_or_else(bad)? as i64);
-            let len = read_uvarint(&raw, &mut pos).ok_or_else(bad)? as usize;
+            let min_t = unzigzag(read_uvarint(raw, &mut pos).ok_or_else(bad)?);
+            let max_t = min_t.wrapping_add(read_uvarint(raw, &mut pos).ok_or_else(bad)? as i64);
+            let len = read_uvarint(raw, &mut pos).ok_or_else(bad)? as usize;
             let data: Arc<[u8]> = raw
                 .get(pos..pos.checked_add(len).ok_or_else(bad)?)
                 .ok_or_else(bad)?
@@ -397,46 +500,6 @@ impl Block {
             out.push(ChunkData { min_t, max_t, data });
         }
         Ok(out)
-    }
-
-    /// A series stored in parts: decode the parts that overlap `[mint, maxt]`.
-    fn read_parts(
-        &self,
-        s: &BlockSeries,
-        mut b: &[u8],
-        mint: i64,
-        maxt: i64,
-    ) -> io::Result<Vec<ChunkData>> {
-        let bad = || {
-            corrupt(format!(
-                "{}: malformed chunks of {}",
-                self.dir.display(),
-                s.labels
-            ))
-        };
-        let mut samples: Vec<(i64, f64)> = Vec::new();
-        while !b.is_empty() {
-            let mut pos = 0;
-            let a = unzigzag(read_uvarint(b, &mut pos).ok_or_else(bad)?);
-            let span = read_uvarint(b, &mut pos).ok_or_else(bad)?;
-            let len = read_uvarint(b, &mut pos).ok_or_else(bad)? as usize;
-            let end = pos.checked_add(len).ok_or_else(bad)?;
-            let f = b.get(pos..end).ok_or_else(bad)?;
-            let z = a.saturating_add(span.min(i64::MAX as u64) as i64);
-            if z >= mint && a <= maxt {
-                let raw = zstd::stream::decode_all(f).map_err(|e| {
-                    corrupt(format!(
-                        "{}: chunks of {}: {e}",
-                        self.dir.display(),
-                        s.labels
-                    ))
-                })?;
-                let part = series_codec::decode(&raw).ok_or_else(bad)?;
-                samples.extend(part.into_iter().filter(|p| p.0 >= mint && p.0 <= maxt));
-            }
-            b = &b[end..];
-        }
-        Ok(ChunkData::encode(&samples))
     }
 
     fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {

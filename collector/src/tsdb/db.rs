@@ -668,13 +668,24 @@ impl Appender<'_> {
 
 impl Queryable for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesChunks> {
-        let mut by: BTreeMap<Labels, Vec<super::query::ChunkData>> = BTreeMap::new();
-        for b in self.blocks() {
-            for s in b.select(matchers, mint, maxt) {
-                by.entry(s.labels).or_default().extend(s.chunks);
+        let mut parts: Vec<Vec<SeriesChunks>> = self
+            .blocks()
+            .iter()
+            .map(|b| b.select(matchers, mint, maxt))
+            .chain(std::iter::once(self.head.select(matchers, mint, maxt)))
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.len() <= 1 {
+            // One source (an instant query, or the head alone): nothing to merge.
+            let mut v = parts.pop().unwrap_or_default();
+            v.retain(|s| !s.chunks.is_empty());
+            if !v.is_sorted_by(|a, b| a.labels <= b.labels) {
+                v.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
             }
+            return v;
         }
-        for s in self.head.select(matchers, mint, maxt) {
+        let mut by: BTreeMap<Labels, Vec<super::query::ChunkData>> = BTreeMap::new();
+        for s in parts.into_iter().flatten() {
             by.entry(s.labels).or_default().extend(s.chunks);
         }
         by.into_iter()

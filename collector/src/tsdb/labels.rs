@@ -89,7 +89,25 @@ impl Labels {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        // Names are compared as bytes; only the value found is checked as UTF-8 (it was
+        // checked when the labels were made: this is the cheap safe way back to `str`).
+        let v = self.raw_pairs().find(|(n, _)| *n == name.as_bytes())?.1;
+        std::str::from_utf8(v).ok()
+    }
+
+    /// Name and value bytes, in order, without UTF-8 checks.
+    fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let b = &self.0[..];
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            let mut take = || {
+                let n = read_uvarint(b, &mut pos)? as usize;
+                let s = b.get(pos..pos.checked_add(n)?)?;
+                pos += n;
+                Some(s)
+            };
+            Some((take()?, take()?))
+        })
     }
 
     /// The metric name (`__name__`).
@@ -131,7 +149,8 @@ impl Labels {
 
 impl Ord for Labels {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.iter().cmp(other.iter())
+        // Byte order of UTF-8 is the order of the strings: no need to decode them.
+        self.raw_pairs().cmp(other.raw_pairs())
     }
 }
 

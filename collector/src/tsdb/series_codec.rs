@@ -178,6 +178,86 @@ pub fn decode(b: &[u8]) -> Option<Vec<(i64, f64)>> {
     (pos == b.len()).then_some(out)
 }
 
+/// The samples of [`encode`]'s output with timestamps in `[mint, maxt]`, appended to
+/// `out`; `ts` is scratch space for the timestamps. Values after the last wanted sample
+/// are not decoded (the frame's checksum has vouched for them), so a query for the start
+/// of a part stops early. `None` if malformed.
+pub fn decode_range(
+    b: &[u8],
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    out: &mut Vec<(i64, f64)>,
+) -> Option<()> {
+    let mut pos = 0;
+    if *b.first()? != 0 {
+        return None;
+    }
+    pos += 1;
+    let n = read_uvarint(b, &mut pos)? as usize;
+    if n > b.len() {
+        return None;
+    }
+    ts.clear();
+    ts.reserve(n);
+    let mut prev_t = 0i64;
+    let mut prev_d = 0i64;
+    for i in 0..n {
+        let z = unzigzag(read_uvarint(b, &mut pos)?);
+        let t = match i {
+            0 => z,
+            1 => {
+                prev_d = z;
+                prev_t.wrapping_add(z)
+            }
+            _ => {
+                prev_d = prev_d.wrapping_add(z);
+                prev_t.wrapping_add(prev_d)
+            }
+        };
+        ts.push(t);
+        prev_t = t;
+    }
+    let lo = ts.partition_point(|&t| t < mint);
+    let hi = ts.partition_point(|&t| t <= maxt).max(lo);
+    let kind = *b.get(pos)?;
+    pos += 1;
+    if kind == 0xff {
+        let mut prev = 0u64;
+        for (i, &t) in ts[..hi].iter().enumerate() {
+            let bytes: [u8; 8] = b.get(pos..pos + 8)?.try_into().ok()?;
+            pos += 8;
+            prev ^= u64::from_le_bytes(bytes);
+            if i >= lo {
+                out.push((t, f64::from_bits(prev)));
+            }
+        }
+    } else {
+        let p = *POW10.get(kind as usize)?;
+        if n == 0 {
+            return Some(());
+        }
+        let mut cur = unzigzag(read_uvarint(b, &mut pos)?);
+        let mode = *b.get(pos)?;
+        pos += 1;
+        if mode > 1 {
+            return None;
+        }
+        let mut delta = 0i64;
+        for (i, &t) in ts[..hi].iter().enumerate() {
+            if i > 0 {
+                let z = unzigzag(read_uvarint(b, &mut pos)?);
+                delta = if mode == 0 { z } else { delta.wrapping_add(z) };
+                cur = cur.wrapping_add(delta);
+            }
+            if i >= lo {
+                out.push((t, cur as f64 / p));
+            }
+        }
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +304,48 @@ mod tests {
         roundtrip(&[]);
         roundtrip(&[(i64::MIN, -1.5)]);
         roundtrip(&[(-5, 1.0), (i64::MAX, 2.0)]);
+    }
+
+    #[test]
+    fn a_range_decodes_the_same_samples_as_the_whole() {
+        let series: Vec<Vec<(i64, f64)>> = vec![
+            (0..700)
+                .map(|i| (i * 15_000, (i * 3 + i % 7) as f64))
+                .collect(),
+            (0..300)
+                .map(|i| (i * 10_000 + i % 3, i as f64 * 0.1 + 1e-9))
+                .collect(),
+            vec![(5, f64::NAN), (9, 1.0)],
+            vec![],
+        ];
+        let (mut ts, mut out) = (Vec::new(), Vec::new());
+        for s in &series {
+            let mut b = Vec::new();
+            encode(s, &mut b);
+            let all = decode(&b).unwrap();
+            for (mint, maxt) in [
+                (i64::MIN, i64::MAX),
+                (0, 0),
+                (1, 14_999),
+                (150_000, 3_000_000),
+                (5, 5),
+                (9, 100),
+                (10_000_000, 20_000_000),
+                (-10, -1),
+            ] {
+                out.clear();
+                decode_range(&b, mint, maxt, &mut ts, &mut out).unwrap();
+                let want: Vec<_> = all.iter().filter(|p| p.0 >= mint && p.0 <= maxt).collect();
+                assert_eq!(out.len(), want.len(), "{mint}..{maxt}");
+                for (a, w) in out.iter().zip(want) {
+                    assert_eq!((a.0, a.1.to_bits()), (w.0, w.1.to_bits()));
+                }
+            }
+            for cut in 0..b.len() {
+                out.clear();
+                let _ = decode_range(&b[..cut], i64::MIN, i64::MAX, &mut ts, &mut out);
+            }
+        }
     }
 
     #[test]
