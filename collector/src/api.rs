@@ -11,6 +11,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::ser::{SerializeMap, SerializeTuple};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::promql::{self, EvalOptions, QueryError};
@@ -302,14 +304,6 @@ fn now_ms() -> i64 {
 
 /// A timestamp in the API's JSON: seconds with up to 3 decimals (whole seconds as
 /// integers, as Prometheus writes them).
-fn json_time(t: i64) -> Value {
-    if t % 1000 == 0 {
-        json!(t / 1000)
-    } else {
-        json!(t as f64 / 1000.0)
-    }
-}
-
 fn json_labels(l: &Labels) -> Value {
     Value::Object(
         l.iter()
@@ -318,32 +312,117 @@ fn json_labels(l: &Labels) -> Value {
     )
 }
 
-/// The `data` of a query response, as Prometheus writes it.
-pub fn result_json(v: &promql::Value) -> Value {
-    let point = |t: i64, v: f64| json!([json_time(t), promql::format_float(v)]);
-    match v {
-        promql::Value::Scalar { t, v } => json!({"resultType": "scalar", "result": point(*t, *v)}),
-        promql::Value::String { t, v } => {
-            json!({"resultType": "string", "result": [json_time(*t), v]})
+/// The `data` of a query response, as Prometheus writes it, serialized straight from
+/// the result (a range query's matrix is hundreds of thousands of points: building a
+/// `serde_json::Value` of it first cost more than writing it).
+pub struct QueryData<'a>(pub &'a promql::Value);
+
+struct JsonTime(i64);
+
+impl Serialize for JsonTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 {
+            s.serialize_i64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.0 as f64 / 1000.0)
         }
-        promql::Value::Vector(samples) => json!({
-            "resultType": "vector",
-            "result": samples
-                .iter()
-                .map(|s| json!({"metric": json_labels(&s.labels), "value": point(s.t, s.v)}))
-                .collect::<Vec<_>>(),
-        }),
-        promql::Value::Matrix(series) => json!({
-            "resultType": "matrix",
-            "result": series
-                .iter()
-                .map(|s| json!({
-                    "metric": json_labels(&s.labels),
-                    "values": s.points.iter().map(|p| point(p.0, p.1)).collect::<Vec<_>>(),
-                }))
-                .collect::<Vec<_>>(),
-        }),
     }
+}
+
+struct JsonPoint(i64, f64);
+
+impl Serialize for JsonPoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&JsonTime(self.0))?;
+        t.serialize_element(&promql::format_float(self.1))?;
+        t.end()
+    }
+}
+
+struct JsonLabels<'a>(&'a Labels);
+
+impl Serialize for JsonLabels<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+struct JsonSample<'a>(&'a promql::Sample);
+
+impl Serialize for JsonSample<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("metric", &JsonLabels(&self.0.labels))?;
+        m.serialize_entry("value", &JsonPoint(self.0.t, self.0.v))?;
+        m.end()
+    }
+}
+
+struct JsonSeries<'a>(&'a promql::Series);
+
+impl Serialize for JsonSeries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("metric", &JsonLabels(&self.0.labels))?;
+        let points = self.0.points.iter().map(|p| JsonPoint(p.0, p.1));
+        m.serialize_entry("values", &SerializeIter(std::cell::Cell::new(Some(points))))?;
+        m.end()
+    }
+}
+
+/// A sequence serialized from an iterator, once.
+struct SerializeIter<I>(std::cell::Cell<Option<I>>);
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for SerializeIter<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.take() {
+            Some(it) => s.collect_seq(it),
+            None => s.collect_seq(std::iter::empty::<T>()),
+        }
+    }
+}
+
+impl Serialize for QueryData<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        match self.0 {
+            promql::Value::Scalar { t, v } => {
+                m.serialize_entry("resultType", "scalar")?;
+                m.serialize_entry("result", &JsonPoint(*t, *v))?;
+            }
+            promql::Value::String { t, v } => {
+                m.serialize_entry("resultType", "string")?;
+                m.serialize_entry("result", &(JsonTime(*t), v))?;
+            }
+            promql::Value::Vector(samples) => {
+                m.serialize_entry("resultType", "vector")?;
+                let it = samples.iter().map(JsonSample);
+                m.serialize_entry("result", &SerializeIter(std::cell::Cell::new(Some(it))))?;
+            }
+            promql::Value::Matrix(series) => {
+                m.serialize_entry("resultType", "matrix")?;
+                let it = series.iter().map(JsonSeries);
+                m.serialize_entry("result", &SerializeIter(std::cell::Cell::new(Some(it))))?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// `{"status":"success","data":...}` of a query result, as bytes.
+pub fn query_success_body(v: &promql::Value) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        status: &'static str,
+        data: QueryData<'a>,
+    }
+    let body = Body {
+        status: "success",
+        data: QueryData(v),
+    };
+    // Serializing plain data into a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// The evaluation options for one request: its `timeout` shortens the server's.
@@ -369,8 +448,14 @@ where
         return query_error(&QueryError::Canceled("the server is shutting down".into()));
     };
     let st2 = st.clone();
-    match tokio::task::spawn_blocking(move || f(&st2)).await {
-        Ok(Ok(v)) => success(result_json(&v)),
+    // The result is serialized on the blocking thread too: a large matrix takes a while.
+    let work = move || f(&st2).map(|v| query_success_body(&v));
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(body)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Ok(Err(e)) => query_error(&e),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -611,6 +696,48 @@ async fn buildinfo() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_results_are_written_as_prometheus_writes_them() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
+        let body = |v: promql::Value| -> Value {
+            serde_json::from_slice(&query_success_body(&v)).unwrap()
+        };
+        assert_eq!(
+            body(promql::Value::Matrix(vec![promql::Series {
+                labels: l.clone(),
+                points: vec![(1_000, 1.5), (2_500, f64::NAN), (3_000, f64::NEG_INFINITY)],
+            }])),
+            json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"__name__": "up", "job": "a\"b"},
+                 "values": [[1, "1.5"], [2.5, "NaN"], [3, "-Inf"]]}]}})
+        );
+        assert_eq!(
+            body(promql::Value::Vector(vec![promql::Sample {
+                labels: l,
+                t: 1_795_343_730_123,
+                v: 2.0
+            }])),
+            json!({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {"__name__": "up", "job": "a\"b"},
+                 "value": [1_795_343_730.123, "2"]}]}})
+        );
+        assert_eq!(
+            body(promql::Value::Scalar { t: 0, v: 1e-7 }),
+            json!({"status": "success", "data": {"resultType": "scalar", "result": [0, "0.0000001"]}})
+        );
+        assert_eq!(
+            body(promql::Value::String {
+                t: 5_000,
+                v: "x".into()
+            }),
+            json!({"status": "success", "data": {"resultType": "string", "result": [5, "x"]}})
+        );
+        assert_eq!(
+            body(promql::Value::Vector(vec![])),
+            json!({"status": "success", "data": {"resultType": "vector", "result": []}})
+        );
+    }
 
     #[test]
     fn times_parse_like_prometheus() {
