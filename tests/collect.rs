@@ -46,10 +46,18 @@ pub fn get(url: &str) -> Option<(u16, String)> {
 }
 
 pub fn start_simulator(nodes: usize, dir: &Path) -> (Proc, u16, PathBuf) {
+    start_simulator_with(nodes, dir, &[])
+}
+
+/// The simulator with extra arguments (`--no-failures` where a test needs every node up:
+/// by default kafka-0 fails 4 minutes in every 30 of wall-clock time).
+pub fn start_simulator_with(nodes: usize, dir: &Path, extra: &[&str]) -> (Proc, u16, PathBuf) {
     let port = free_port();
     let targets = dir.join("targets.json");
     let p = meshscope()
-        .args(["simulate", "--nodes", &nodes.to_string(), "--listen"])
+        .args(["simulate", "--nodes", &nodes.to_string()])
+        .args(extra)
+        .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--targets-file")
         .arg(&targets)

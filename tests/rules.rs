@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::collect::{free_port, get, start_collector, start_simulator, wait_for, Proc};
+use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
 use super::meshscope;
 use super::real::have;
 
@@ -82,7 +82,7 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
 fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
     let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
-    let (_sim, _port, targets) = start_simulator(9, d.path());
+    let (_sim, _port, targets) = start_simulator_with(9, d.path(), &["--no-failures"]);
     let cfg = d.path().join("meshscope.yml");
     let scrape = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
@@ -192,7 +192,7 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
 fn alerting_rules_go_pending_then_firing_and_write_alerts() {
     let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
-    let (_sim, _port, targets) = start_simulator(2, d.path());
+    let (_sim, _port, targets) = start_simulator_with(2, d.path(), &["--no-failures"]);
     let rules = d.path().join("alerts.yml");
     std::fs::write(
         &rules,

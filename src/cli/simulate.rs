@@ -34,6 +34,9 @@ pub struct SimulateArgs {
     /// Write the history straight into a store in this directory.
     #[arg(long = "storage.tsdb.path")]
     pub storage_path: Option<PathBuf>,
+    /// Keep every node up (by default the second node fails 4 minutes in every 30).
+    #[arg(long = "no-failures")]
+    pub no_failures: bool,
 }
 
 /// The simulated time origin: eight days before the start of today (UTC), so that a week
@@ -46,7 +49,10 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(a.nodes > 0, "--nodes must be at least 1");
     anyhow::ensure!(a.history_step > 0, "--history-step must be positive");
     let now = serve::now_ms();
-    let mesh = Mesh::new(a.nodes, a.seed, origin(now));
+    let mut mesh = Mesh::new(a.nodes, a.seed, origin(now));
+    if a.no_failures {
+        mesh = mesh.without_failures();
+    }
     if let Some(h) = a.history {
         anyhow::ensure!(
             h <= 8 * 86_400_000,
