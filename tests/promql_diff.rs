@@ -134,6 +134,16 @@ pub fn corpus(names: &[String]) -> Vec<String> {
             out.push(r.expr.trim().to_string());
         }
     }
+    // Every dashboard query, as Grafana sends it with every variable at All.
+    for d in meshscope_dashboards::all() {
+        for (_, e) in meshscope_dashboards::lint::exprs(&d.json()) {
+            out.push(meshscope_dashboards::lint::expand(&e, "1m", &|_| {
+                ".*".to_string()
+            }));
+        }
+    }
+    out.sort();
+    out.dedup();
     out
 }
 

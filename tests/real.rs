@@ -18,7 +18,7 @@ pub fn have(bin: &str) -> bool {
 }
 
 /// Whether to run: the component is installed, or the test command requires it.
-fn available(bin: &str) -> bool {
+pub fn available(bin: &str) -> bool {
     if have(bin) {
         return true;
     }
@@ -107,16 +107,29 @@ fn node_exporter_network_series_arrive() {
     assert!(!dump(&data, "node_exporter_build_info").is_empty());
 }
 
-#[test]
-fn rabbitmq_prometheus_plugin_series_arrive() {
-    let _serial = super::serial();
-    if !available("rabbitmq-server") {
-        return;
+/// A running RabbitMQ broker with its Prometheus plugin on 127.0.0.1:15692, stopped on
+/// drop if this started it.
+pub struct Rabbit(bool);
+
+impl Drop for Rabbit {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = Command::new("rabbitmqctl")
+                .arg("stop")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
-    let d = tempfile::tempdir().unwrap();
-    let metrics = "http://127.0.0.1:15692/metrics";
-    // The Debian package may already run a broker; otherwise start one as DESIGN.md says.
-    let started = if get(metrics).is_some_and(|(c, _)| c == 200) {
+}
+
+pub const RABBITMQ_METRICS: &str = "127.0.0.1:15692";
+
+/// Start RabbitMQ as DESIGN.md says (unless the Debian package already runs one) and wait
+/// for its metrics endpoint.
+pub fn start_rabbitmq() -> Rabbit {
+    let metrics = format!("http://{RABBITMQ_METRICS}/metrics");
+    let started = if get(&metrics).is_some_and(|(c, _)| c == 200) {
         false
     } else {
         let st = Command::new("rabbitmq-plugins")
@@ -135,24 +148,23 @@ fn rabbitmq_prometheus_plugin_series_arrive() {
         assert!(st.success(), "starting rabbitmq-server failed");
         true
     };
-    struct Stop(bool);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            if self.0 {
-                let _ = Command::new("rabbitmqctl")
-                    .arg("stop")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
-    }
-    let _stop = Stop(started);
+    let r = Rabbit(started);
     wait_for(
         "RabbitMQ's metrics endpoint",
         Duration::from_secs(120),
-        || get(metrics).is_some_and(|(c, _)| c == 200),
+        || get(&metrics).is_some_and(|(c, _)| c == 200),
     );
+    r
+}
+
+#[test]
+fn rabbitmq_prometheus_plugin_series_arrive() {
+    let _serial = super::serial();
+    if !available("rabbitmq-server") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let _broker = start_rabbitmq();
     let data = scrape_for_a_while(d.path(), "rabbitmq", "127.0.0.1:15692", "/metrics");
     let build = dump(&data, "rabbitmq_build_info");
     assert!(!build.is_empty(), "no rabbitmq_build_info");

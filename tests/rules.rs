@@ -13,7 +13,7 @@ use super::collect::{free_port, get, start_collector, start_simulator_with, wait
 use super::meshscope;
 use super::real::have;
 
-fn rules_file() -> std::path::PathBuf {
+pub fn rules_file() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("collector/rules/mesh.rules.yml")
 }
 

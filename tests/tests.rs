@@ -136,6 +136,7 @@ fn simulated_history_imports_and_dumps_back() {
 }
 
 mod collect;
+mod dashboards;
 mod faults;
 mod promql_diff;
 mod query_api;
