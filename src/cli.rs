@@ -11,6 +11,7 @@ mod collect;
 pub mod query;
 mod simulate;
 mod tsdb;
+mod view;
 
 /// Observability for messaging infrastructure: collector, viewer, reporter, dashboards.
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ pub enum Command {
     /// Inspect, export and backfill the embedded store.
     #[command(subcommand)]
     Tsdb(tsdb::TsdbCommand),
+    /// Live traffic windows on X11 (an overview of the mesh and one window per node).
+    View(Box<view::ViewArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(*args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),
+        Command::View(args) => view::run(*args),
     }
 }
 

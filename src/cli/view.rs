@@ -1,0 +1,111 @@
+//! `meshscope view`: live windows on X11 over the Prometheus HTTP API.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use meshscope_collector::source::SourceError;
+use meshscope_viewer::fetch::{self, FetchConfig};
+use meshscope_viewer::x11;
+
+use super::query::SourceArgs;
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Open a window for this node at start (repeatable; click nodes in the overview for more).
+    #[arg(long = "node")]
+    pub nodes: Vec<String>,
+    /// Open a window for every node.
+    #[arg(long = "all-nodes")]
+    pub all_nodes: bool,
+    /// How often to fetch new values.
+    #[arg(long, default_value = "1s", value_parser = super::duration_ms)]
+    pub interval: i64,
+    /// How much time the charts show (1m to 1h; `+`/`-` change it).
+    #[arg(long, default_value = "10m", value_parser = super::duration_ms)]
+    pub window: i64,
+    /// Use X11 windows (the default when $DISPLAY is usable).
+    #[arg(long, conflicts_with = "tui")]
+    pub x11: bool,
+    /// Use the terminal dashboard.
+    #[arg(long)]
+    pub tui: bool,
+    /// The X display (default: $DISPLAY).
+    #[arg(long)]
+    pub display: Option<String>,
+}
+
+/// The default node window's chart width in pixels: one point per column.
+const CHART_WIDTH_PX: usize = 628;
+
+pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(a.interval > 0, "--interval must be positive");
+    anyhow::ensure!(
+        (60_000..=3_600_000).contains(&a.window),
+        "--window must be between 1m and 1h"
+    );
+    let source = a.source.connect()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    // Node names are checked before any window opens, when the source answers; an
+    // unreachable source is waited for in the windows instead.
+    let mut nodes = a.nodes.clone();
+    match rt.block_on(source.instant(meshscope_viewer::model::UP, None)) {
+        Ok(up) => {
+            let mut known: Vec<String> = up
+                .iter()
+                .filter_map(|(m, _, _)| m.get("node").cloned())
+                .collect();
+            known.sort();
+            known.dedup();
+            if let Some(bad) = nodes.iter().find(|n| !known.contains(n)) {
+                anyhow::bail!(
+                    "unknown node {bad:?} at {}: the known nodes are {}",
+                    source.url(),
+                    if known.is_empty() {
+                        "(none: is the mesh model loaded?)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+            if a.all_nodes {
+                nodes = known;
+            }
+        }
+        Err(e @ (SourceError::Unreachable { .. } | SourceError::Other { .. })) => {
+            tracing::warn!(error = %e, "The source does not answer yet; the windows will wait for it");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if a.tui {
+        anyhow::bail!("the terminal dashboard (--tui) is not built yet: run with an X display");
+    }
+    let (conn, screen, counters) = match x11::conn::connect(a.display.as_deref()) {
+        Ok(c) => c,
+        Err(e) => anyhow::bail!(
+            "{e} (the terminal dashboard, which would be used instead, is not built yet)"
+        ),
+    };
+    let cfg = FetchConfig {
+        interval: Duration::from_millis(a.interval as u64),
+        window_ms: a.window,
+        width_px: CHART_WIDTH_PX,
+    };
+    let shared = fetch::spawn(rt.handle(), source, cfg);
+    let opts = x11::app::Options {
+        nodes,
+        overview: true,
+    };
+    match x11::app::run(conn, screen, counters, shared, opts) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("meshscope view: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The fetch task: everything the viewer knows comes from the Prometheus HTTP API
+//! (through the shared source client, `prometheus-http-query`). At start, and after a
+//! window change or a re-sync, a range query backfills the visible window at one point
+//! per chart column; then an instant query each interval extends the rings. It runs on
+//! its own task and only takes the model's lock to write what it fetched, so drawing
+//! never waits on the network.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use meshscope_collector::source::Source;
+use tokio::sync::{mpsc, watch};
+
+use crate::model::{link_selector, links_from, node_selector, Model};
+
+/// What the renderers ask of the fetch task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Show this much time (ms): refetch the history at the new step.
+    Window(i64),
+    /// Refetch the history.
+    Resync,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FetchConfig {
+    pub interval: Duration,
+    pub window_ms: i64,
+    /// Chart width in pixels: one point per column.
+    pub width_px: usize,
+}
+
+impl FetchConfig {
+    /// One point per chart column, but never finer than the refresh interval.
+    pub fn step_ms(&self, window_ms: i64) -> i64 {
+        (window_ms / self.width_px.max(1) as i64)
+            .max(self.interval.as_millis() as i64)
+            .max(1)
+    }
+}
+
+/// The model shared with the renderers, and a channel that carries its version.
+#[derive(Clone)]
+pub struct Shared {
+    model: Arc<Mutex<Model>>,
+    pub changed: watch::Receiver<u64>,
+    pub commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn send(&self, c: Command) {
+        let _ = self.commands.send(c);
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Start the fetch task on `rt`.
+pub fn spawn(rt: &tokio::runtime::Handle, source: Source, cfg: FetchConfig) -> Shared {
+    let model = Arc::new(Mutex::new(Model::new(
+        source.url(),
+        cfg.window_ms,
+        cfg.step_ms(cfg.window_ms),
+    )));
+    let (vtx, vrx) = watch::channel(0);
+    let (ctx, crx) = mpsc::unbounded_channel();
+    rt.spawn(run(source, cfg, model.clone(), vtx, crx));
+    Shared {
+        model,
+        changed: vrx,
+        commands: ctx,
+    }
+}
+
+fn publish(model: &Mutex<Model>, tx: &watch::Sender<u64>, f: impl FnOnce(&mut Model)) {
+    let mut m = model.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut m);
+    m.version += 1;
+    let _ = tx.send(m.version);
+}
+
+async fn run(
+    source: Source,
+    cfg: FetchConfig,
+    model: Arc<Mutex<Model>>,
+    tx: watch::Sender<u64>,
+    mut cmds: mpsc::UnboundedReceiver<Command>,
+) {
+    let nodes = node_selector();
+    let links = link_selector();
+    let mut window = cfg.window_ms;
+    let mut need_backfill = true;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let mut wait = cfg.interval;
+        if need_backfill {
+            let step = cfg.step_ms(window);
+            let end = now_ms() / 1000;
+            let start = end - window / 1000;
+            match source.range(&nodes, start, end, step as f64 / 1000.0).await {
+                Ok(series) => {
+                    publish(&model, &tx, |m| {
+                        m.reset(window, step);
+                        for (metric, points) in &series {
+                            let (Some(name), Some(node)) =
+                                (metric.get("__name__"), metric.get("node"))
+                            else {
+                                continue;
+                            };
+                            let role = metric.get("role").map_or("", String::as_str);
+                            for (t, v) in points {
+                                m.add(name, node, role, (t * 1000.0) as i64, *v);
+                            }
+                        }
+                        m.last_ok_ms = Some(now_ms());
+                        m.error = None;
+                    });
+                    need_backfill = false;
+                    backoff = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    tracing::warn!(source = source.url(), error = %e, "Backfill failed");
+                    publish(&model, &tx, |m| m.error = Some(e.to_string()));
+                    wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        if !need_backfill {
+            let (n, l) = tokio::join!(source.instant(&nodes, None), source.instant(&links, None));
+            match (n, l) {
+                (Ok(n), Ok(l)) => publish(&model, &tx, |m| {
+                    for (metric, t, v) in &n {
+                        let (Some(name), Some(node)) = (metric.get("__name__"), metric.get("node"))
+                        else {
+                            continue;
+                        };
+                        let role = metric.get("role").map_or("", String::as_str);
+                        m.add(name, node, role, (t * 1000.0) as i64, *v);
+                    }
+                    let lv: Vec<_> = l.into_iter().map(|(m, _, v)| (m, v)).collect();
+                    m.set_links(links_from(&lv));
+                    m.last_ok_ms = Some(now_ms());
+                    m.error = None;
+                }),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(source = source.url(), error = %e, "Query failed");
+                    publish(&model, &tx, |m| m.error = Some(e.to_string()));
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            c = cmds.recv() => match c {
+                Some(Command::Window(ms)) => {
+                    window = ms;
+                    need_backfill = true;
+                }
+                Some(Command::Resync) => need_backfill = true,
+                None => return,
+            },
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! What the viewer shows, independent of how it is drawn: per-node ring buffers of the
+//! mesh model's series, the links, and the state of the source. The fetch task writes it;
+//! renderers read it (briefly, under a lock) when told a new version is there.
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// A series of the mesh model the node windows chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Series {
+    MessagesIn,
+    MessagesOut,
+    BytesIn,
+    BytesOut,
+    Backlog,
+    Errors,
+    Drops,
+    LatencyP50,
+    LatencyP99,
+}
+
+impl Series {
+    pub const ALL: [Series; 9] = [
+        Series::MessagesIn,
+        Series::MessagesOut,
+        Series::BytesIn,
+        Series::BytesOut,
+        Series::Backlog,
+        Series::Errors,
+        Series::Drops,
+        Series::LatencyP50,
+        Series::LatencyP99,
+    ];
+
+    /// The recording rule's name.
+    pub fn record(self) -> &'static str {
+        match self {
+            Series::MessagesIn => "node:mesh_messages_in:rate1m",
+            Series::MessagesOut => "node:mesh_messages_out:rate1m",
+            Series::BytesIn => "node:mesh_bytes_in:rate1m",
+            Series::BytesOut => "node:mesh_bytes_out:rate1m",
+            Series::Backlog => "node:mesh_backlog:sum",
+            Series::Errors => "node:mesh_errors:rate1m",
+            Series::Drops => "node:mesh_drops:rate1m",
+            Series::LatencyP50 => "node:mesh_latency_seconds:p50",
+            Series::LatencyP99 => "node:mesh_latency_seconds:p99",
+        }
+    }
+
+    pub fn from_record(name: &str) -> Option<Series> {
+        Series::ALL.into_iter().find(|s| s.record() == name)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+pub const UP: &str = "node:mesh_up:max";
+pub const LINK_MESSAGES: &str = "link:mesh_messages:rate1m";
+pub const LINK_BYTES: &str = "link:mesh_bytes:rate1m";
+
+/// One instant query for every node series the viewer shows (and one for links): a
+/// name regex keeps the `__name__` of each result.
+pub fn node_selector() -> String {
+    let names: Vec<&str> = std::iter::once(UP)
+        .chain(Series::ALL.iter().map(|s| s.record()))
+        .map(|n| n.strip_prefix("node:mesh_").unwrap_or(n))
+        .collect();
+    format!("{{__name__=~\"node:mesh_({})\"}}", names.join("|"))
+}
+
+pub fn link_selector() -> String {
+    "{__name__=~\"link:mesh_(messages|bytes):rate1m\"}".to_string()
+}
+
+/// Points at a fixed step (one per chart pixel column), newest last. A point per step:
+/// a later value in the same step replaces the earlier one; a step without a value is a
+/// gap (NaN), never interpolated.
+#[derive(Clone, Debug, Default)]
+pub struct Ring {
+    step_ms: i64,
+    cap: usize,
+    pts: VecDeque<(i64, f64)>,
+}
+
+impl Ring {
+    pub fn new(step_ms: i64, cap: usize) -> Ring {
+        Ring {
+            step_ms: step_ms.max(1),
+            cap: cap.max(1),
+            pts: VecDeque::with_capacity(cap.max(1)),
+        }
+    }
+
+    pub fn step_ms(&self) -> i64 {
+        self.step_ms
+    }
+
+    pub fn push(&mut self, t_ms: i64, v: f64) {
+        let b = t_ms - t_ms.rem_euclid(self.step_ms);
+        match self.pts.back_mut() {
+            Some(last) if last.0 == b => last.1 = v,
+            Some(last) if last.0 > b => return, // older than what we have
+            _ => {
+                // Fill skipped steps with gaps so columns stay aligned with time.
+                if let Some(&(lt, _)) = self.pts.back() {
+                    let missing = ((b - lt) / self.step_ms - 1).min(self.cap as i64);
+                    for k in 1..=missing {
+                        self.pts
+                            .push_back((b - (missing - k + 1) * self.step_ms, f64::NAN));
+                    }
+                }
+                self.pts.push_back((b, v));
+            }
+        }
+        while self.pts.len() > self.cap {
+            self.pts.pop_front();
+        }
+    }
+
+    pub fn last(&self) -> Option<(i64, f64)> {
+        self.pts.back().copied()
+    }
+
+    /// The newest finite value.
+    pub fn current(&self) -> Option<f64> {
+        self.pts.iter().rev().find(|p| p.1.is_finite()).map(|p| p.1)
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &(i64, f64)> + ExactSizeIterator {
+        self.pts.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pts.is_empty()
+    }
+
+    /// The largest finite value in the last `n` points.
+    pub fn max_last(&self, n: usize) -> f64 {
+        self.pts
+            .iter()
+            .rev()
+            .take(n)
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub role: String,
+    /// 1 up, 0 down, `None` not seen yet.
+    pub up: Option<f64>,
+    pub series: Vec<Ring>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub src: String,
+    pub dst: String,
+    pub messages: f64,
+    pub bytes: f64,
+}
+
+/// The whole picture.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub source: String,
+    pub window_ms: i64,
+    pub step_ms: i64,
+    pub nodes: BTreeMap<String, Node>,
+    pub links: Vec<Link>,
+    /// When the source last answered (Unix ms).
+    pub last_ok_ms: Option<i64>,
+    /// The last error talking to the source, until it answers again.
+    pub error: Option<String>,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+impl Model {
+    pub fn new(source: &str, window_ms: i64, step_ms: i64) -> Model {
+        Model {
+            source: source.to_string(),
+            window_ms,
+            step_ms,
+            ..Model::default()
+        }
+    }
+
+    fn cap(&self) -> usize {
+        (self.window_ms / self.step_ms.max(1)).max(1) as usize + 1
+    }
+
+    fn node(&mut self, name: &str, role: &str) -> &mut Node {
+        let (step, cap) = (self.step_ms, self.cap());
+        let n = self.nodes.entry(name.to_string()).or_insert_with(|| Node {
+            name: name.to_string(),
+            role: role.to_string(),
+            up: None,
+            series: (0..Series::ALL.len())
+                .map(|_| Ring::new(step, cap))
+                .collect(),
+        });
+        if n.role.is_empty() && !role.is_empty() {
+            n.role = role.to_string();
+        }
+        n
+    }
+
+    /// Start over with a new window and step (history is refetched).
+    pub fn reset(&mut self, window_ms: i64, step_ms: i64) {
+        self.window_ms = window_ms;
+        self.step_ms = step_ms.max(1);
+        let (step, cap) = (self.step_ms, self.cap());
+        for n in self.nodes.values_mut() {
+            n.series = (0..Series::ALL.len())
+                .map(|_| Ring::new(step, cap))
+                .collect();
+        }
+        self.version += 1;
+    }
+
+    /// Add one sample of a node series (`name` is the metric name).
+    pub fn add(&mut self, name: &str, node: &str, role: &str, t_ms: i64, v: f64) {
+        if name == UP {
+            let n = self.node(node, role);
+            n.up = Some(v);
+        } else if let Some(s) = Series::from_record(name) {
+            self.node(node, role).series[s.index()].push(t_ms, v);
+        }
+    }
+
+    pub fn set_links(&mut self, mut links: Vec<Link>) {
+        links.sort_by(|a, b| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)));
+        self.links = links;
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+}
+
+/// Links from instant query results: `(metric labels, value)` of both link series.
+pub fn links_from(results: &[(BTreeMap<String, String>, f64)]) -> Vec<Link> {
+    let mut by: BTreeMap<(String, String), Link> = BTreeMap::new();
+    for (m, v) in results {
+        let (Some(src), Some(dst)) = (m.get("src_node"), m.get("dst_node")) else {
+            continue;
+        };
+        let l = by
+            .entry((src.clone(), dst.clone()))
+            .or_insert_with(|| Link {
+                src: src.clone(),
+                dst: dst.clone(),
+                messages: 0.0,
+                bytes: 0.0,
+            });
+        match m.get("__name__").map(String::as_str) {
+            Some(LINK_MESSAGES) => l.messages += v,
+            Some(LINK_BYTES) => l.bytes += v,
+            _ => {}
+        }
+    }
+    by.into_values().collect()
+}
+
+/// A rate or size for a person: `1.23 k`, `45.6 M`, with the unit.
+pub fn human(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return format!("- {unit}");
+    }
+    if unit == "s" {
+        return if v < 1.0 {
+            format!("{:.1} ms", v * 1000.0)
+        } else {
+            format!("{v:.2} s")
+        };
+    }
+    let (x, p) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+        .into_iter()
+        .find(|(d, _)| v.abs() >= *d)
+        .map_or((v, ""), |(d, p)| (v / d, p));
+    let num = if x.abs() >= 100.0 || x == x.trunc() {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    };
+    format!("{num} {p}{unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_keeps_one_point_per_step_marks_gaps_and_drops_the_oldest() {
+        let mut r = Ring::new(1000, 5);
+        r.push(10_200, 1.0);
+        r.push(10_900, 2.0); // same step: replaces
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.last(), Some((10_000, 2.0)));
+        r.push(13_100, 4.0); // steps 11 and 12 are gaps
+        let v: Vec<_> = r.iter().map(|p| p.0).collect();
+        assert_eq!(v, vec![10_000, 11_000, 12_000, 13_000]);
+        assert!(r.iter().nth(1).unwrap().1.is_nan());
+        r.push(9_000, 9.0); // older: ignored
+        assert_eq!(r.len(), 4);
+        for t in 14..20 {
+            r.push(t * 1000, t as f64);
+        }
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.iter().next().unwrap().0, 15_000);
+        assert_eq!(r.current(), Some(19.0));
+        assert_eq!(r.max_last(3), 19.0);
+        // A jump far ahead does not fill more than the ring holds.
+        r.push(1_000_000_000, 1.0);
+        assert_eq!(r.len(), 5);
+    }
+
+    #[test]
+    fn the_model_sorts_samples_into_nodes_and_links() {
+        let mut m = Model::new("http://x", 60_000, 1000);
+        m.add(
+            "node:mesh_messages_in:rate1m",
+            "kafka-0",
+            "kafka",
+            5000,
+            3.0,
+        );
+        m.add(UP, "kafka-0", "kafka", 5000, 1.0);
+        m.add("something_else", "kafka-0", "kafka", 5000, 1.0);
+        assert_eq!(m.names(), vec!["kafka-0"]);
+        let n = &m.nodes["kafka-0"];
+        assert_eq!(n.up, Some(1.0));
+        assert_eq!(n.series[Series::MessagesIn.index()].current(), Some(3.0));
+        assert!(n.series[Series::Backlog.index()].is_empty());
+        let lm = |name: &str, s: &str, d: &str| {
+            BTreeMap::from([
+                ("__name__".to_string(), name.to_string()),
+                ("src_node".to_string(), s.to_string()),
+                ("dst_node".to_string(), d.to_string()),
+            ])
+        };
+        let links = links_from(&[
+            (lm(LINK_MESSAGES, "a", "b"), 5.0),
+            (lm(LINK_BYTES, "a", "b"), 500.0),
+            (lm(LINK_MESSAGES, "b", "a"), 1.0),
+        ]);
+        assert_eq!(links.len(), 2);
+        assert_eq!(
+            links[0],
+            Link {
+                src: "a".into(),
+                dst: "b".into(),
+                messages: 5.0,
+                bytes: 500.0
+            }
+        );
+        assert!(node_selector().contains("messages_in:rate1m|"));
+        assert!(node_selector().starts_with("{__name__=~\"node:mesh_(up:max|"));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(human(1234.0, "msg/s"), "1.23 kmsg/s");
+        assert_eq!(human(12.5, "B/s"), "12.5 B/s");
+        assert_eq!(human(3.0e9, "B/s"), "3 GB/s");
+        assert_eq!(human(0.0123, "s"), "12.3 ms");
+        assert_eq!(human(f64::NAN, "s"), "- s");
+        assert_eq!(human(250.0, ""), "250 ");
+    }
+}

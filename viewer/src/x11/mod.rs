@@ -1,0 +1,4 @@
+//! The X11 renderer.
+
+pub mod app;
+pub mod conn;
