@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 
 # What the tests drive (Debian packages), installed only when missing: node_exporter,
 # RabbitMQ with its Prometheus plugin, Prometheus 2.42 with promtool (the PromQL
-# differential test), and two system tools.
+# differential test), Xvfb and xwd (the X11 viewer), and two system tools.
 need=()
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+# The X11 viewer's tests: a real X server, and xwd for screenshots.
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v xwd >/dev/null || need+=(x11-apps)
 # The process tests signal the collector with kill(1) and mount a tmpfs for the
 # disk-full test: procps and mount, present on most machines but not essential ones.
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)

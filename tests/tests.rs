@@ -144,3 +144,4 @@ mod real;
 mod rules;
 mod security;
 mod source;
+mod viewer;

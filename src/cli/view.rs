@@ -54,8 +54,14 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
     // Node names are checked before any window opens, when the source answers; an
     // unreachable source is waited for in the windows instead.
     let mut nodes = a.nodes.clone();
+    let mut roles = std::collections::HashMap::new();
     match rt.block_on(source.instant(meshscope_viewer::model::UP, None)) {
         Ok(up) => {
+            for (m, _, _) in &up {
+                if let (Some(n), Some(r)) = (m.get("node"), m.get("role")) {
+                    roles.insert(n.clone(), r.clone());
+                }
+            }
             let mut known: Vec<String> = up
                 .iter()
                 .filter_map(|(m, _, _)| m.get("node").cloned())
@@ -100,6 +106,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
     let opts = x11::app::Options {
         nodes,
         overview: true,
+        roles,
     };
     match x11::app::run(conn, screen, counters, shared, opts) {
         Ok(()) => Ok(ExitCode::SUCCESS),

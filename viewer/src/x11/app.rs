@@ -116,6 +116,8 @@ pub struct Options {
     pub nodes: Vec<String>,
     /// Open the overview window.
     pub overview: bool,
+    /// Roles known at start (window titles carry them before the first fetch).
+    pub roles: HashMap<String, String>,
 }
 
 struct Res0 {
@@ -209,6 +211,7 @@ struct OverviewWin {
 }
 
 pub struct App {
+    roles: HashMap<String, String>,
     conn: Conn,
     counters: Arc<Counters>,
     r: Res0,
@@ -229,6 +232,7 @@ pub fn run(
     let window_ms = shared.lock().window_ms;
     let r = setup(&conn, screen)?;
     let mut app = App {
+        roles: opts.roles.clone(),
         conn,
         counters,
         r,
@@ -413,6 +417,8 @@ impl App {
             .nodes
             .get(node)
             .map(|n| n.role.clone())
+            .filter(|r| !r.is_empty())
+            .or_else(|| self.roles.get(node).cloned())
             .unwrap_or_default();
         let title = if role.is_empty() {
             format!("meshscope: {node}")

@@ -1,0 +1,364 @@
+//! The X11 viewer under a real X server (Xvfb): windows open on the simulated mesh with
+//! non-empty charts, keys and WM_DELETE_WINDOW close them, nothing comes back from the
+//! server in the steady state (no round trips), an unreachable source still opens the
+//! windows, and a lost X connection is a clear error.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::*;
+use x11rb::rust_connection::RustConnection;
+
+use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
+use super::real::available;
+
+fn free_display() -> u32 {
+    (90..400)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .unwrap()
+}
+
+fn start_xvfb() -> (Proc, u32) {
+    let n = free_display();
+    let p = Proc(
+        Command::new("Xvfb")
+            .arg(format!(":{n}"))
+            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("Xvfb", Duration::from_secs(20), || {
+        Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+    });
+    (p, n)
+}
+
+/// A byte-counting relay: display `:listen` forwards to `:target`.
+struct Relay {
+    to_server: Arc<AtomicU64>,
+    to_client: Arc<AtomicU64>,
+    cut: Arc<AtomicBool>,
+    display: u32,
+}
+
+fn relay(target: u32) -> Relay {
+    let n = free_display();
+    let path = format!("/tmp/.X11-unix/X{n}");
+    let l = UnixListener::bind(&path).unwrap();
+    let r = Relay {
+        to_server: Arc::default(),
+        to_client: Arc::default(),
+        cut: Arc::default(),
+        display: n,
+    };
+    let (ts, tc, cut) = (r.to_server.clone(), r.to_client.clone(), r.cut.clone());
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let Ok(s) = UnixStream::connect(format!("/tmp/.X11-unix/X{target}")) else {
+                return;
+            };
+            for (mut from, mut to, count) in [
+                (c.try_clone().unwrap(), s.try_clone().unwrap(), ts.clone()),
+                (s, c, tc.clone()),
+            ] {
+                let cut = cut.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if cut.load(Ordering::Relaxed) || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    r
+}
+
+/// Top-level windows and their names.
+fn windows(c: &RustConnection) -> Vec<(Window, String)> {
+    let root = c.setup().roots[0].root;
+    let tree = c.query_tree(root).unwrap().reply().unwrap();
+    tree.children
+        .iter()
+        .filter_map(|w| {
+            let p = c
+                .get_property(false, *w, AtomEnum::WM_NAME, AtomEnum::STRING, 0, 256)
+                .ok()?
+                .reply()
+                .ok()?;
+            let a = c.get_window_attributes(*w).ok()?.reply().ok()?;
+            (a.map_state == MapState::VIEWABLE && !p.value.is_empty())
+                .then(|| (*w, String::from_utf8_lossy(&p.value).into_owned()))
+        })
+        .collect()
+}
+
+fn window_named(c: &RustConnection, part: &str) -> Option<Window> {
+    windows(c)
+        .into_iter()
+        .find(|(_, n)| n.contains(part))
+        .map(|(w, _)| w)
+}
+
+/// Pixels of a window with exactly this colour (0xRRGGBB on a 24-bit TrueColor screen).
+fn count_colour(c: &RustConnection, w: Window, rgb: u32) -> usize {
+    let g = c.get_geometry(w).unwrap().reply().unwrap();
+    let img = c
+        .get_image(ImageFormat::Z_PIXMAP, w, 0, 0, g.width, g.height, !0)
+        .unwrap()
+        .reply()
+        .unwrap();
+    img.data
+        .chunks_exact(4)
+        .filter(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]) == rgb)
+        .count()
+}
+
+fn send_delete(c: &RustConnection, w: Window) {
+    let protocols = c
+        .intern_atom(false, b"WM_PROTOCOLS")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let delete = c
+        .intern_atom(false, b"WM_DELETE_WINDOW")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let ev = ClientMessageEvent::new(32, w, protocols, [delete, 0, 0, 0, 0]);
+    c.send_event(false, w, EventMask::NO_EVENT, ev).unwrap();
+    c.flush().unwrap();
+}
+
+fn send_key(c: &RustConnection, w: Window, keysym: u32) {
+    let s = c.setup();
+    let (min, max) = (s.min_keycode, s.max_keycode);
+    let km = c
+        .get_keyboard_mapping(min, max - min + 1)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let per = usize::from(km.keysyms_per_keycode);
+    let code = km
+        .keysyms
+        .chunks(per)
+        .position(|k| k.first() == Some(&keysym))
+        .map(|i| min + i as u8)
+        .unwrap();
+    let root = s.roots[0].root;
+    let ev = KeyPressEvent {
+        response_type: KEY_PRESS_EVENT,
+        detail: code,
+        sequence: 0,
+        time: 0,
+        root,
+        event: w,
+        child: 0,
+        root_x: 10,
+        root_y: 10,
+        event_x: 10,
+        event_y: 10,
+        state: KeyButMask::default(),
+        same_screen: true,
+    };
+    c.send_event(true, w, EventMask::KEY_PRESS, ev).unwrap();
+    c.flush().unwrap();
+}
+
+fn view(display: u32, source: &str, extra: &[&str], log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_meshscope"))
+        .args(["view", "--source", source])
+        .args(extra)
+        .env("DISPLAY", format!(":{display}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(p: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = p.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < within, "the viewer did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn screenshot(display: u32, w: Window, out: &Path) {
+    if !super::real::have("xwd") {
+        return;
+    }
+    let xwd = out.with_extension("xwd");
+    let st = Command::new("xwd")
+        .args(["-silent", "-id", &w.to_string(), "-out"])
+        .arg(&xwd)
+        .env("DISPLAY", format!(":{display}"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/xwd2png.py"))
+        .arg(&xwd)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "xwd2png failed");
+    let png = std::fs::read(out).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000);
+}
+
+#[test]
+fn x11_windows_show_the_mesh_and_cost_nothing_back() {
+    let _serial = super::serial();
+    if !available("Xvfb") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (_x, xn) = start_xvfb();
+    let relay = relay(xn);
+    let (_sim, _sp, targets) = start_simulator_with(8, d.path(), &["--no-failures"]);
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _col = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let src = format!("http://127.0.0.1:{port}");
+    wait_for("the mesh model", Duration::from_secs(60), || {
+        get(&format!(
+            "{src}/api/v1/query?query=count(node:mesh_messages_in:rate1m)"
+        ))
+        .is_some_and(|(_, b)| b.contains("\"8\""))
+    });
+    let (x, _) = RustConnection::connect(Some(&format!(":{xn}"))).unwrap();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-screens");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // An unknown node is refused before any window opens, naming the known ones.
+    let out = Command::new(env!("CARGO_BIN_EXE_meshscope"))
+        .args(["view", "--source", &src, "--node", "nosuch-9"])
+        .env("DISPLAY", format!(":{xn}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown node \"nosuch-9\"") && err.contains("pulsar-0"),
+        "{err}"
+    );
+    assert!(windows(&x).is_empty());
+
+    // The overview alone: node circles in the health colour, links, the list.
+    let mut v = view(relay.display, &src, &[], &d.path().join("v1.log"));
+    wait_for("the overview window", Duration::from_secs(20), || {
+        window_named(&x, "mesh overview").is_some()
+    });
+    let ov = window_named(&x, "mesh overview").unwrap();
+    wait_for(
+        "green nodes in the overview",
+        Duration::from_secs(10),
+        || count_colour(&x, ov, 0x66bb6a) > 8 * 100,
+    );
+    assert!(count_colour(&x, ov, 0x5c6bc0) > 200, "no links drawn");
+    assert!(count_colour(&x, ov, 0xd8dee9) > 500, "no text drawn");
+    screenshot(xn, ov, &shots.join("overview.png"));
+    // Steady state: nothing comes back from the server (no requests with replies, no
+    // events), a little goes out each second.
+    std::thread::sleep(Duration::from_secs(2));
+    let (s0, c0) = (
+        relay.to_server.load(Ordering::Relaxed),
+        relay.to_client.load(Ordering::Relaxed),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let (s1, c1) = (
+        relay.to_server.load(Ordering::Relaxed),
+        relay.to_client.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        c1 - c0,
+        0,
+        "the server sent {} bytes in the steady state",
+        c1 - c0
+    );
+    assert!(s1 > s0, "the overview did not update");
+    send_delete(&x, ov);
+    let st = wait_exit(&mut v, Duration::from_secs(10));
+    assert!(st.success(), "{st:?}");
+
+    // A node window: its five charts draw in the series colours; `q` closes it, and
+    // WM_DELETE_WINDOW on the overview ends the viewer with status 0.
+    let mut v = view(
+        relay.display,
+        &src,
+        &["--node", "pulsar-0"],
+        &d.path().join("v2.log"),
+    );
+    wait_for("the node window", Duration::from_secs(20), || {
+        window_named(&x, "pulsar-0 (pulsar)").is_some()
+    });
+    let nw = window_named(&x, "pulsar-0 (pulsar)").unwrap();
+    wait_for("charts in the node window", Duration::from_secs(15), || {
+        count_colour(&x, nw, 0x4fc3f7) > 40 && count_colour(&x, nw, 0xffb74d) > 40
+    });
+    screenshot(xn, nw, &shots.join("node-pulsar-0.png"));
+    send_key(&x, nw, 0x71); // q
+    wait_for("the node window to close", Duration::from_secs(10), || {
+        window_named(&x, "pulsar-0").is_none()
+    });
+    assert!(
+        v.try_wait().unwrap().is_none(),
+        "the viewer quit with a window left"
+    );
+    let ov = window_named(&x, "mesh overview").unwrap();
+    send_delete(&x, ov);
+    let st = wait_exit(&mut v, Duration::from_secs(10));
+    assert!(st.success(), "{st:?}");
+
+    // An unreachable source: the windows open anyway and wait for it.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let mut v = view(relay.display, &nowhere, &[], &d.path().join("v3.log"));
+    wait_for("the overview, waiting", Duration::from_secs(20), || {
+        window_named(&x, "mesh overview").is_some()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(v.try_wait().unwrap().is_none());
+
+    // The X connection lost: a clear message and a failure status.
+    relay.cut.store(true, Ordering::Relaxed);
+    // The viewer writes every second: its next frame finds the relay cut.
+    let st = wait_exit(&mut v, Duration::from_secs(15));
+    assert!(!st.success());
+    let log = std::fs::read_to_string(d.path().join("v3.log")).unwrap();
+    assert!(log.contains("the X connection was lost"), "{log}");
+}
