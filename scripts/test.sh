@@ -14,6 +14,10 @@ command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 # The X11 viewer's tests: a real X server, and xwd for screenshots.
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xwd >/dev/null || need+=(x11-apps)
+# ... and a real `ssh -X` session (sshd, the client, xauth).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v xauth >/dev/null || need+=(xauth)
 # The process tests signal the collector with kill(1) and mount a tmpfs for the
 # disk-full test: procps and mount, present on most machines but not essential ones.
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)

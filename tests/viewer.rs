@@ -362,3 +362,147 @@ fn x11_windows_show_the_mesh_and_cost_nothing_back() {
     let log = std::fs::read_to_string(d.path().join("v3.log")).unwrap();
     assert!(log.contains("the X connection was lost"), "{log}");
 }
+
+/// A real `ssh -X` session: an sshd of the test's own on a free loopback port, key auth
+/// with keys made for the test; the viewer runs under ssh, its window appears on the
+/// local X server through the forwarded (TCP) display, and closing it ends the viewer and
+/// the session with status 0.
+#[test]
+fn the_viewer_runs_over_ssh_x() {
+    let _serial = super::serial();
+    let sshd = Path::new("/usr/sbin/sshd");
+    if !(available("Xvfb") && available("ssh") && available("xauth")) {
+        return;
+    }
+    if !sshd.exists() {
+        assert!(
+            std::env::var("MESHSCOPE_REAL_COMPONENTS").as_deref() != Ok("required"),
+            "sshd is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED: sshd is not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let (_x, xn) = start_xvfb();
+    let (_sim, _sp, targets) = start_simulator_with(4, dir, &["--no-failures"]);
+    let cfg = dir.join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _col = start_collector(&cfg, &dir.join("data"), port, &dir.join("c.log"));
+    let src = format!("http://127.0.0.1:{port}");
+    wait_for("the mesh model", Duration::from_secs(60), || {
+        get(&format!("{src}/api/v1/query?query=count(node:mesh_up:max)"))
+            .is_some_and(|(_, b)| b.contains("\"4\""))
+    });
+
+    // Keys and an sshd of our own.
+    for k in ["host_key", "user_key"] {
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(k))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let sp = free_port();
+    let conf = dir.join("sshd_config");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port {sp}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n\
+             StrictModes no\nUsePAM no\nX11Forwarding yes\nX11UseLocalhost yes\n\
+             X11DisplayOffset 50\nXAuthLocation /usr/bin/xauth\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let _sshd = Proc(
+        Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("sshd", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", sp)).is_ok()
+    });
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let remote = format!(
+        "echo DISPLAY=$DISPLAY >&2; exec {} view --source {src} --node pulsar-0 --no-overview",
+        env!("CARGO_BIN_EXE_meshscope")
+    );
+    let mut ssh = Command::new("ssh")
+        .args(["-X", "-p", &sp.to_string(), "-i"])
+        .arg(dir.join("user_key"))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ForwardX11Trusted=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .arg(remote)
+        .env("DISPLAY", format!(":{xn}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("ssh.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let (x, _) = RustConnection::connect(Some(&format!(":{xn}"))).unwrap();
+    let log = || {
+        format!(
+            "ssh: {}\nsshd: {}",
+            std::fs::read_to_string(dir.join("ssh.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        )
+    };
+    let t = Instant::now();
+    let w = loop {
+        if let Some(w) = window_named(&x, "pulsar-0 (pulsar)") {
+            break w;
+        }
+        assert!(
+            ssh.try_wait().unwrap().is_none(),
+            "ssh ended early:\n{}",
+            log()
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no window over ssh -X:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The forwarded display is TCP (localhost:50.0): the viewer's TCP path.
+    assert!(log().contains("DISPLAY=localhost:50"), "{}", log());
+    wait_for("charts over ssh", Duration::from_secs(15), || {
+        count_colour(&x, w, 0x4fc3f7) > 20
+    });
+    send_delete(&x, w);
+    let st = wait_exit(&mut ssh, Duration::from_secs(15));
+    assert!(st.success(), "{st:?}\n{}", log());
+}

@@ -20,6 +20,9 @@ pub struct ViewArgs {
     /// Open a window for every node.
     #[arg(long = "all-nodes")]
     pub all_nodes: bool,
+    /// Do not open the overview window (only the node windows asked for).
+    #[arg(long = "no-overview")]
+    pub no_overview: bool,
     /// How often to fetch new values.
     #[arg(long, default_value = "1s", value_parser = super::duration_ms)]
     pub interval: i64,
@@ -103,9 +106,10 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
         width_px: CHART_WIDTH_PX,
     };
     let shared = fetch::spawn(rt.handle(), source, cfg);
+    let overview = !a.no_overview || nodes.is_empty();
     let opts = x11::app::Options {
         nodes,
-        overview: true,
+        overview,
         roles,
     };
     match x11::app::run(conn, screen, counters, shared, opts) {
