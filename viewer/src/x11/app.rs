@@ -1059,6 +1059,13 @@ impl App {
             o.scene.clear();
         }
         let width_of = |msgs: f64| -> u8 { (1.0 + msgs.max(0.0).log10().max(0.0)).min(6.0) as u8 };
+        // A node's size tells its traffic: a step per tenfold messages in.
+        let size_of = |n: &crate::model::Node| -> u8 {
+            let v = n.series[Series::MessagesIn.index()]
+                .current()
+                .unwrap_or(0.0);
+            (v.max(0.0) + 1.0).log10().clamp(0.0, 4.0) as u8
+        };
         let mut scene = Vec::new();
         for n in m.nodes.values() {
             scene.push(match n.up {
@@ -1066,6 +1073,7 @@ impl App {
                 Some(_) => 0,
                 None => 2,
             });
+            scene.push(size_of(n));
         }
         for l in &m.links {
             scene.push(width_of(l.messages));
@@ -1114,19 +1122,21 @@ impl App {
                 .change_gc(self.r.gc(Ink::Link), &ChangeGCAux::new().line_width(0))?;
             let mut by_ink: HashMap<Ink, Vec<x11rb::protocol::xproto::Arc>> = HashMap::new();
             for (n, x, y) in &o.pos {
-                let ink = match m.nodes.get(n).and_then(|x| x.up) {
+                let node = m.nodes.get(n);
+                let ink = match node.and_then(|x| x.up) {
                     Some(v) if v >= 1.0 => Ink::Up,
                     Some(_) => Ink::Down,
                     None => Ink::Unknown,
                 };
+                let r = 5 + 2 * i16::from(node.map_or(0, size_of));
                 by_ink
                     .entry(ink)
                     .or_default()
                     .push(x11rb::protocol::xproto::Arc {
-                        x: x - 8,
-                        y: y - 8,
-                        width: 16,
-                        height: 16,
+                        x: x - r,
+                        y: y - r,
+                        width: 2 * r as u16,
+                        height: 2 * r as u16,
                         angle1: 0,
                         angle2: 360 * 64,
                     });
@@ -1140,7 +1150,7 @@ impl App {
                     o.pix,
                     self.r.gc(Ink::Fg),
                     tx,
-                    y + 10 + self.r.ascent,
+                    y + 14 + self.r.ascent,
                     n.as_bytes(),
                 )?;
             }
