@@ -11,7 +11,7 @@ use std::time::Duration;
 use meshscope_collector::source::Source;
 use tokio::sync::{mpsc, watch};
 
-use crate::model::{link_selector, links_from, node_selector, Model};
+use crate::model::{link_selector, links_from, live_up, node_selector, Model, UP};
 
 /// What the renderers ask of the fetch task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,9 @@ async fn run(
 ) {
     let nodes = node_selector();
     let links = link_selector();
+    // Health from `up` itself (as cheap as the recorded series, and a scrape fresher:
+    // the model's rules run every 15 s), applied after the model's.
+    let up = live_up();
     let mut window = cfg.window_ms;
     let mut need_backfill = true;
     let mut backoff = Duration::from_secs(1);
@@ -135,9 +138,13 @@ async fn run(
             }
         }
         if !need_backfill {
-            let (n, l) = tokio::join!(source.instant(&nodes, None), source.instant(&links, None));
-            match (n, l) {
-                (Ok(n), Ok(l)) => publish(&model, &tx, |m| {
+            let (n, l, u) = tokio::join!(
+                source.instant(&nodes, None),
+                source.instant(&links, None),
+                source.instant(&up, None)
+            );
+            match (n, l, u) {
+                (Ok(n), Ok(l), Ok(u)) => publish(&model, &tx, |m| {
                     for (metric, t, v) in &n {
                         let (Some(name), Some(node)) = (metric.get("__name__"), metric.get("node"))
                         else {
@@ -146,12 +153,18 @@ async fn run(
                         let role = metric.get("role").map_or("", String::as_str);
                         m.add(name, node, role, (t * 1000.0) as i64, *v);
                     }
+                    for (metric, t, v) in &u {
+                        if let Some(node) = metric.get("node") {
+                            let role = metric.get("role").map_or("", String::as_str);
+                            m.add(UP, node, role, (t * 1000.0) as i64, *v);
+                        }
+                    }
                     let lv: Vec<_> = l.into_iter().map(|(m, _, v)| (m, v)).collect();
                     m.set_links(links_from(&lv));
                     m.last_ok_ms = Some(now_ms());
                     m.error = None;
                 }),
-                (Err(e), _) | (_, Err(e)) => {
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                     tracing::warn!(source = source.url(), error = %e, "Query failed");
                     publish(&model, &tx, |m| m.error = Some(e.to_string()));
                 }

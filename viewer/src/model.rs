@@ -69,6 +69,11 @@ pub fn node_selector() -> String {
     format!("{{__name__=~\"node:mesh_({})\"}}", names.join("|"))
 }
 
+/// Each node's health straight from `up` (what `node:mesh_up:max` records).
+pub fn live_up() -> String {
+    "max by (node, role) (up{node!=\"\", role!=\"\"})".to_string()
+}
+
 pub fn link_selector() -> String {
     "{__name__=~\"link:mesh_(messages|bytes):rate1m\"}".to_string()
 }
@@ -367,6 +372,20 @@ mod tests {
         );
         assert!(node_selector().contains("messages_in:rate1m|"));
         assert!(node_selector().starts_with("{__name__=~\"node:mesh_(up:max|"));
+    }
+
+    #[test]
+    fn the_queries_match_the_mesh_model() {
+        let groups = meshscope_collector::rules::mesh_model().unwrap();
+        let rules: Vec<_> = groups.iter().flat_map(|g| g.rules.iter()).collect();
+        let up = rules.iter().find(|r| r.name == UP).unwrap();
+        assert_eq!(up.expr.trim(), live_up());
+        for s in Series::ALL {
+            assert!(rules.iter().any(|r| r.name == s.record()), "{}", s.record());
+        }
+        for l in [LINK_MESSAGES, LINK_BYTES] {
+            assert!(rules.iter().any(|r| r.name == l), "{l}");
+        }
     }
 
     #[test]
