@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod collect;
+mod demo;
 pub mod query;
 mod simulate;
 mod tsdb;
@@ -45,6 +46,8 @@ pub enum Command {
     Tsdb(tsdb::TsdbCommand),
     /// Live traffic windows on X11 (an overview of the mesh and one window per node).
     View(Box<view::ViewArgs>),
+    /// The one-command start: a simulated mesh, the collector and the viewer.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),
         Command::View(args) => view::run(*args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

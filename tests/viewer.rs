@@ -506,3 +506,91 @@ fn the_viewer_runs_over_ssh_x() {
     let st = wait_exit(&mut ssh, Duration::from_secs(15));
     assert!(st.success(), "{st:?}\n{}", log());
 }
+
+/// `meshscope demo`: with history, the API answers for the past at once; the viewer opens
+/// on the display; closing it stops everything with status 0; without a viewer, Ctrl-C
+/// does.
+#[test]
+fn the_demo_runs_mesh_collector_and_viewer_and_stops_cleanly() {
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    // Headless, with an hour of history.
+    let port = free_port();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_meshscope"))
+        .args(["demo", "--no-viewer", "--nodes", "4", "--history", "1h"])
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--storage.tsdb.path")
+        .arg(d.path().join("store"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("the demo's API", Duration::from_secs(120), || {
+        get(&format!("{base}/-/ready")).is_some_and(|(c, _)| c == 200)
+    });
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1800;
+    let (_, b) = get(&format!(
+        "{base}/api/v1/query?query=count(node:mesh_messages_in:rate1m)&time={past}"
+    ))
+    .unwrap();
+    assert!(
+        b.contains("\"4\""),
+        "the backfilled model half an hour ago: {b}"
+    );
+    wait_for("live model series", Duration::from_secs(60), || {
+        get(&format!(
+            "{base}/api/v1/query?query=count(node:mesh_up:max)"
+        ))
+        .is_some_and(|(_, b)| b.contains("\"4\""))
+    });
+    let st = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = wait_exit(&mut demo, Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    let mut out = String::new();
+    demo.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        out.contains(&format!("the Prometheus-compatible API is at {base}")),
+        "{out}"
+    );
+
+    // With a display: the overview opens; closing it ends the demo with 0.
+    if !available("Xvfb") {
+        return;
+    }
+    let (_x, xn) = start_xvfb();
+    let port = free_port();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_meshscope"))
+        .args(["demo", "--nodes", "4"])
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("DISPLAY", format!(":{xn}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (x, _) = RustConnection::connect(Some(&format!(":{xn}"))).unwrap();
+    wait_for("the demo's overview", Duration::from_secs(30), || {
+        window_named(&x, "mesh overview").is_some()
+    });
+    send_delete(&x, window_named(&x, "mesh overview").unwrap());
+    let st = wait_exit(&mut demo, Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    assert!(
+        get(&format!("http://127.0.0.1:{port}/-/ready")).is_none(),
+        "the collector still runs"
+    );
+}

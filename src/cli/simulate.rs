@@ -41,7 +41,7 @@ pub struct SimulateArgs {
 
 /// The simulated time origin: eight days before the start of today (UTC), so that a week
 /// of history and a live run share one set of counters.
-fn origin(now: i64) -> i64 {
+pub(crate) fn origin(now: i64) -> i64 {
     now.div_euclid(86_400_000) * 86_400_000 - 8 * 86_400_000
 }
 
@@ -123,7 +123,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
 
 /// Append the history in time order through the store's normal write path, persisting
 /// blocks as it goes, so memory stays bounded by the head (about 3 hours).
-fn history_into_store(
+pub(crate) fn history_into_store(
     mesh: &Mesh,
     start: i64,
     end: i64,

@@ -111,6 +111,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
         nodes,
         overview,
         roles,
+        stop: None,
     };
     match x11::app::run(conn, screen, counters, shared, opts) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -118,6 +118,8 @@ pub struct Options {
     pub overview: bool,
     /// Roles known at start (window titles carry them before the first fetch).
     pub roles: HashMap<String, String>,
+    /// Set from outside (Ctrl-C) to close every window and return.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 struct Res0 {
@@ -212,6 +214,7 @@ struct OverviewWin {
 
 pub struct App {
     roles: HashMap<String, String>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     conn: Conn,
     counters: Arc<Counters>,
     r: Res0,
@@ -233,6 +236,7 @@ pub fn run(
     let r = setup(&conn, screen)?;
     let mut app = App {
         roles: opts.roles.clone(),
+        stop: opts.stop.clone(),
         conn,
         counters,
         r,
@@ -504,6 +508,22 @@ impl App {
             }
             if self.nodes.is_empty() && self.overview.is_none() {
                 self.conn.flush()?;
+                return Ok(());
+            }
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                let wins: Vec<Window> = self
+                    .nodes
+                    .iter()
+                    .map(|n| n.win)
+                    .chain(self.overview.as_ref().map(|o| o.win))
+                    .collect();
+                for w in wins {
+                    self.close(w)?;
+                }
                 return Ok(());
             }
             let changed = self.shared.changed.has_changed().unwrap_or(false);
