@@ -18,6 +18,8 @@ command -v xwd >/dev/null || need+=(x11-apps)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v xauth >/dev/null || need+=(xauth)
+# The terminal dashboard's test runs it in a real terminal.
+command -v tmux >/dev/null || need+=(tmux)
 # The process tests signal the collector with kill(1) and mount a tmpfs for the
 # disk-full test: procps and mount, present on most machines but not essential ones.
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)

@@ -12,7 +12,7 @@ mod demo;
 pub mod query;
 mod simulate;
 mod tsdb;
-mod view;
+pub(crate) mod view;
 
 /// Observability for messaging infrastructure: collector, viewer, reporter, dashboards.
 #[derive(Debug, Parser)]
@@ -104,13 +104,60 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Where log lines go: standard error, or a file while the terminal dashboard owns the
+/// terminal (see [`log_to_file`]).
+static LOG_FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+enum LogWriter {
+    Stderr(std::io::Stderr),
+    File(std::fs::File),
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            LogWriter::Stderr(e) => e.write(buf),
+            LogWriter::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            LogWriter::Stderr(e) => e.flush(),
+            LogWriter::File(f) => f.flush(),
+        }
+    }
+}
+
+fn log_writer() -> LogWriter {
+    let f = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
+    match f.as_ref().and_then(|f| f.try_clone().ok()) {
+        Some(f) => LogWriter::File(f),
+        None => LogWriter::Stderr(std::io::stderr()),
+    }
+}
+
+/// Send log lines to `path` (appending) until [`log_to_stderr`].
+pub(crate) fn log_to_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    Ok(())
+}
+
+pub(crate) fn log_to_stderr() {
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(log_writer)
+        .with_ansi(false)
         .init();
 }
 

@@ -594,3 +594,93 @@ fn the_demo_runs_mesh_collector_and_viewer_and_stops_cleanly() {
         "the collector still runs"
     );
 }
+
+fn tmux(args: &[&str]) -> String {
+    let o = Command::new("tmux").args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `meshscope demo --tui` in a real terminal (tmux): the overview shows the nodes with
+/// live numbers; sort, filter and drill down by keys; `q` quits with 0 and the terminal
+/// is usable (canonical mode) afterwards.
+#[test]
+fn the_terminal_dashboard_runs_in_tmux() {
+    let _serial = super::serial();
+    if !available("tmux") {
+        return;
+    }
+    let port = free_port();
+    let sock = format!("meshscope-test-{}", std::process::id());
+    let t = |args: &[&str]| {
+        let mut a = vec!["-L", sock.as_str()];
+        a.extend_from_slice(args);
+        tmux(&a)
+    };
+    let cmd = format!(
+        "env -u DISPLAY {} demo --tui --nodes 4 --web.listen-address 127.0.0.1:{port}; echo EXITED $?; stty -a | grep -q -- ' icanon' && echo SANE; sleep 60",
+        env!("CARGO_BIN_EXE_meshscope")
+    );
+    t(&[
+        "new-session",
+        "-d",
+        "-s",
+        "m",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .status();
+        }
+    }
+    let _kill = Kill(sock.clone());
+    let screen = || t(&["capture-pane", "-p", "-t", "m"]);
+    // Live numbers: the pulsar-0 row gets a rate.
+    wait_for(
+        "live numbers in the overview",
+        Duration::from_secs(90),
+        || {
+            screen().lines().any(|l| {
+                l.starts_with("pulsar-0")
+                    && l.split_whitespace()
+                        .nth(3)
+                        .is_some_and(|v| v.parse::<f64>().is_ok())
+            })
+        },
+    );
+    let s = screen();
+    for n in ["pulsar-0", "kafka-0", "rabbitmq-0", "nats-0"] {
+        assert!(s.contains(n), "{s}");
+    }
+    // Sort by role: the header marks it.
+    t(&["send-keys", "-t", "m", "s"]);
+    wait_for("the role sort", Duration::from_secs(5), || {
+        screen().contains("role▼")
+    });
+    // Filter to the Pulsar node, drill down, come back.
+    t(&["send-keys", "-t", "m", "/", "p", "u", "l", "Enter"]);
+    wait_for("the filter", Duration::from_secs(5), || {
+        let s = screen();
+        s.contains("pulsar-0") && !s.contains("kafka-0")
+    });
+    t(&["send-keys", "-t", "m", "Enter"]);
+    wait_for("the node screen", Duration::from_secs(5), || {
+        let s = screen();
+        s.contains("pulsar-0 (pulsar)") && s.contains("messages") && s.contains("peers")
+    });
+    t(&["send-keys", "-t", "m", "Escape"]);
+    wait_for("back to the overview", Duration::from_secs(5), || {
+        screen().contains("mesh overview")
+    });
+    t(&["send-keys", "-t", "m", "q"]);
+    wait_for("exit and a sane terminal", Duration::from_secs(30), || {
+        let s = screen();
+        s.contains("EXITED 0") && s.contains("SANE")
+    });
+}

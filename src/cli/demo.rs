@@ -173,11 +173,36 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                     Some(Err(e)) => e.to_string(),
                     _ => "--tui".to_string(),
                 };
-                println!(
-                    "No viewer: {why}. The terminal dashboard is not built yet; the mesh and \
-                     the collector keep running at {url} until Ctrl-C."
+                if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    println!(
+                        "No viewer: {why}, and standard output is not a terminal; the mesh and \
+                         the collector keep running at {url} until Ctrl-C."
+                    );
+                    rt.block_on(cancel.cancelled());
+                    let r = rt.block_on(collector)?;
+                    let _ = rt.block_on(sim);
+                    r?;
+                    return Ok(code);
+                }
+                let source = Source::new(&SourceOptions {
+                    url: url.clone(),
+                    ..SourceOptions::default()
+                })?;
+                let shared = fetch::spawn(
+                    rt.handle(),
+                    source,
+                    FetchConfig {
+                        interval: Duration::from_secs(1),
+                        window_ms: 600_000,
+                        width_px: 628,
+                    },
                 );
-                rt.block_on(cancel.cancelled());
+                let note = (!a.tui).then(|| format!("terminal dashboard: {why}; API at {url}"));
+                if let Err(e) = super::view::tui(shared, Duration::from_secs(1), note) {
+                    eprintln!("meshscope demo: {e:#}");
+                    code = ExitCode::FAILURE;
+                }
+                cancel.cancel();
             }
         }
     }

@@ -91,19 +91,25 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     }
-    if a.tui {
-        anyhow::bail!("the terminal dashboard (--tui) is not built yet: run with an X display");
-    }
-    let (conn, screen, counters) = match x11::conn::connect(a.display.as_deref()) {
-        Ok(c) => c,
-        Err(e) => anyhow::bail!(
-            "{e} (the terminal dashboard, which would be used instead, is not built yet)"
-        ),
-    };
     let cfg = FetchConfig {
         interval: Duration::from_millis(a.interval as u64),
         window_ms: a.window,
         width_px: CHART_WIDTH_PX,
+    };
+    // X11 unless --tui, or no usable display (then the terminal, saying why).
+    let x = if a.tui {
+        Err("--tui".to_string())
+    } else {
+        x11::conn::connect(a.display.as_deref()).map_err(|e| e.to_string())
+    };
+    let (conn, screen, counters) = match x {
+        Ok(c) => c,
+        Err(why) => {
+            anyhow::ensure!(!a.x11, "{why}");
+            let note = (!a.tui).then(|| format!("terminal dashboard: {why}"));
+            let shared = fetch::spawn(rt.handle(), source, cfg);
+            return tui(shared, cfg.interval, note);
+        }
     };
     let shared = fetch::spawn(rt.handle(), source, cfg);
     let overview = !a.no_overview || nodes.is_empty();
@@ -120,4 +126,27 @@ pub fn run(a: ViewArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Run the terminal dashboard with log lines in a file meanwhile.
+pub(crate) fn tui(
+    shared: fetch::Shared,
+    interval: Duration,
+    note: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        "no X display and standard output is not a terminal: {}",
+        note.as_deref().unwrap_or("--tui needs a terminal")
+    );
+    let log = std::env::temp_dir().join(format!("meshscope-view-{}.log", std::process::id()));
+    super::log_to_file(&log)?;
+    let r = meshscope_viewer::tui::run(shared, interval, note);
+    super::log_to_stderr();
+    r?;
+    eprintln!(
+        "meshscope view: log lines were written to {}",
+        log.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

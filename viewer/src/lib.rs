@@ -3,4 +3,5 @@
 
 pub mod fetch;
 pub mod model;
+pub mod tui;
 pub mod x11;
