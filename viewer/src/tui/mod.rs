@@ -95,7 +95,11 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
                     && st.screen == Screen::Overview
                     && me.row >= 3 =>
             {
-                st.click_row(usize::from(me.row - 3), &m);
+                // Rows scroll with the selection (see render::overview).
+                let h = terminal.size().map_or(24, |s| s.height);
+                let visible = usize::from(h.saturating_sub(4)).max(1);
+                let first = st.selected.saturating_sub(visible - 1);
+                st.click_row(first + usize::from(me.row - 3), &m);
                 dirty = true;
             }
             Event::Resize(..) => dirty = true,

@@ -26,12 +26,8 @@ fn sparkline(m: &Model, node: &str, s: Series, n: usize) -> String {
     };
     let pts: Vec<f64> = r
         .iter()
-        .rev()
-        .take(n)
+        .skip(r.len().saturating_sub(n))
         .map(|p| p.1)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
         .collect();
     let max = pts
         .iter()
@@ -177,9 +173,15 @@ fn overview(f: &mut Frame, area: Rect, m: &Model, st: &State) {
     if wide {
         header.push(Cell::from("msgs in (trend)").style(Style::new().add_modifier(Modifier::BOLD)));
     }
+    // Only the rows that fit are built (scrolled so that the selection shows): a frame
+    // of a large mesh costs what the screen shows, not the mesh.
+    let visible = usize::from(table_area.height.saturating_sub(2)).max(1);
+    let first = st.selected.saturating_sub(visible - 1);
     let body: Vec<Row> = rs
         .iter()
         .enumerate()
+        .skip(first)
+        .take(visible)
         .map(|(i, r)| {
             let (h, color) = health(r.up);
             let mut cells = vec![
