@@ -95,11 +95,15 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
                     && st.screen == Screen::Overview
                     && me.row >= 3 =>
             {
-                // Rows scroll with the selection (see render::overview).
+                // Rows scroll with the selection (see render::overview); a note line
+                // above the table shifts it down by one.
+                let top = 3 + u16::from(st.note.is_some());
                 let h = terminal.size().map_or(24, |s| s.height);
-                let visible = usize::from(h.saturating_sub(4)).max(1);
+                let visible = usize::from(h.saturating_sub(top + 1)).max(1);
                 let first = st.selected.saturating_sub(visible - 1);
-                st.click_row(first + usize::from(me.row - 3), &m);
+                if me.row >= top {
+                    st.click_row(first + usize::from(me.row - top), &m);
+                }
                 dirty = true;
             }
             Event::Resize(..) => dirty = true,
@@ -222,6 +226,14 @@ mod tests {
         assert_eq!(st.screen, Screen::Overview);
         press(&mut st, &m, KeyCode::Esc);
         assert!(st.filter.is_empty());
+        // Why the terminal was chosen: the first line, until a key.
+        let mut st = State {
+            note: Some("terminal dashboard: no X display".into()),
+            ..State::default()
+        };
+        assert!(render(&m, &st, 80, 24).starts_with("\"terminal dashboard: no X display"));
+        press(&mut st, &m, KeyCode::Char('j'));
+        assert!(st.note.is_none());
         // Tiny terminals do not panic.
         for (w, h) in [(1, 1), (10, 3), (29, 7), (30, 8), (40, 9)] {
             for screen in [

@@ -91,15 +91,24 @@ pub fn draw(f: &mut Frame, m: &Model, st: &State, window_ms: i64) {
         f.render_widget(Paragraph::new("meshscope: the terminal is too small"), area);
         return;
     }
-    let [main, foot] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    // Why the viewer is in the terminal, on the first line until the first key.
+    let note_h = u16::from(st.note.is_some());
+    let [note, main, foot] = Layout::vertical([
+        Constraint::Length(note_h),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if let Some(n) = &st.note {
+        let line = Line::from(Span::styled(n.clone(), Style::new().fg(Color::Yellow)));
+        f.render_widget(Paragraph::new(line), note);
+    }
     match &st.screen {
         Screen::Overview => overview(f, main, m, st),
         Screen::Node(n) => node(f, main, m, n),
         Screen::Links => links(f, main, m),
     }
-    let foot_line = if let Some(note) = &st.note {
-        Line::from(Span::styled(note.clone(), Style::new().fg(Color::Yellow)))
-    } else if st.editing || !st.filter.is_empty() && st.screen == Screen::Overview {
+    let foot_line = if st.editing || !st.filter.is_empty() && st.screen == Screen::Overview {
         Line::from(vec![
             Span::styled("filter: ", Style::new().fg(Color::Yellow)),
             Span::raw(st.filter.clone()),
