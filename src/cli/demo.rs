@@ -143,19 +143,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         };
         match conn {
             Some(Ok((conn, screen, counters))) => {
-                let source = Source::new(&SourceOptions {
-                    url: url.clone(),
-                    ..SourceOptions::default()
-                })?;
-                let shared = fetch::spawn(
-                    rt.handle(),
-                    source,
-                    FetchConfig {
-                        interval: Duration::from_secs(1),
-                        window_ms: 600_000,
-                        width_px: 628,
-                    },
-                );
+                let shared = viewer_data(&rt, &url)?;
                 let opts = x11::app::Options {
                     nodes: Vec::new(),
                     overview: true,
@@ -184,19 +172,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                     r?;
                     return Ok(code);
                 }
-                let source = Source::new(&SourceOptions {
-                    url: url.clone(),
-                    ..SourceOptions::default()
-                })?;
-                let shared = fetch::spawn(
-                    rt.handle(),
-                    source,
-                    FetchConfig {
-                        interval: Duration::from_secs(1),
-                        window_ms: 600_000,
-                        width_px: 628,
-                    },
-                );
+                let shared = viewer_data(&rt, &url)?;
                 let note = (!a.tui).then(|| format!("terminal dashboard: {why}; API at {url}"));
                 if let Err(e) = super::view::tui(shared, Duration::from_secs(1), note) {
                     eprintln!("meshscope demo: {e:#}");
@@ -244,4 +220,21 @@ fn backfill(mesh: &Mesh, data: &std::path::Path, now: i64, h: i64) -> anyhow::Re
     db.maintain()?;
     println!("Backfilled {n} samples and {} model samples", st.samples);
     Ok(())
+}
+
+/// The viewer's fetch task on the demo's own API: 1 s, a 10-minute window.
+fn viewer_data(rt: &tokio::runtime::Runtime, url: &str) -> anyhow::Result<fetch::Shared> {
+    let source = Source::new(&SourceOptions {
+        url: url.to_string(),
+        ..SourceOptions::default()
+    })?;
+    Ok(fetch::spawn(
+        rt.handle(),
+        source,
+        FetchConfig {
+            interval: Duration::from_secs(1),
+            window_ms: 600_000,
+            width_px: 628,
+        },
+    ))
 }

@@ -110,72 +110,12 @@ pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
     }
 }
 
-/// Decode what [`encode`] wrote (after the caller saw the leading 0); `None` if malformed.
+/// Decode what [`encode`] wrote (after the caller saw the leading 0); `None` if malformed
+/// (including bytes left over).
 pub fn decode(b: &[u8]) -> Option<Vec<(i64, f64)>> {
-    let mut pos = 0;
-    if *b.first()? != 0 {
-        return None;
-    }
-    pos += 1;
-    let n = read_uvarint(b, &mut pos)? as usize;
-    // Every sample takes at least one byte of timestamp: a bound against bogus counts.
-    if n > b.len() {
-        return None;
-    }
-    let mut ts = Vec::with_capacity(n);
-    let mut prev_t = 0i64;
-    let mut prev_d = 0i64;
-    for i in 0..n {
-        let z = unzigzag(read_uvarint(b, &mut pos)?);
-        let t = match i {
-            0 => z,
-            1 => {
-                prev_d = z;
-                prev_t.wrapping_add(z)
-            }
-            _ => {
-                prev_d = prev_d.wrapping_add(z);
-                prev_t.wrapping_add(prev_d)
-            }
-        };
-        ts.push(t);
-        prev_t = t;
-    }
-    let kind = *b.get(pos)?;
-    pos += 1;
-    let mut out = Vec::with_capacity(n);
-    if kind == 0xff {
-        let mut prev = 0u64;
-        for t in ts {
-            let bytes: [u8; 8] = b.get(pos..pos + 8)?.try_into().ok()?;
-            pos += 8;
-            prev ^= u64::from_le_bytes(bytes);
-            out.push((t, f64::from_bits(prev)));
-        }
-    } else {
-        let p = *POW10.get(kind as usize)?;
-        if n == 0 {
-            return Some(out);
-        }
-        let first = unzigzag(read_uvarint(b, &mut pos)?);
-        let mode = *b.get(pos)?;
-        pos += 1;
-        let mut cur = first;
-        let mut delta = 0i64;
-        for (i, t) in ts.into_iter().enumerate() {
-            if i > 0 {
-                let z = unzigzag(read_uvarint(b, &mut pos)?);
-                match mode {
-                    0 => delta = z,
-                    1 => delta = delta.wrapping_add(z),
-                    _ => return None,
-                }
-                cur = cur.wrapping_add(delta);
-            }
-            out.push((t, cur as f64 / p));
-        }
-    }
-    (pos == b.len()).then_some(out)
+    let (mut ts, mut out) = (Vec::new(), Vec::new());
+    let end = decode_with(b, i64::MIN, i64::MAX, &mut ts, &mut out)?;
+    (end == b.len()).then_some(out)
 }
 
 /// The samples of [`encode`]'s output with timestamps in `[mint, maxt]`, appended to
@@ -189,6 +129,18 @@ pub fn decode_range(
     ts: &mut Vec<i64>,
     out: &mut Vec<(i64, f64)>,
 ) -> Option<()> {
+    decode_with(b, mint, maxt, ts, out).map(|_| ())
+}
+
+/// [`decode_range`], returning where decoding stopped (the end when every value was
+/// wanted).
+fn decode_with(
+    b: &[u8],
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    out: &mut Vec<(i64, f64)>,
+) -> Option<usize> {
     let mut pos = 0;
     if *b.first()? != 0 {
         return None;
@@ -234,9 +186,7 @@ pub fn decode_range(
         }
     } else {
         let p = *POW10.get(kind as usize)?;
-        if n == 0 {
-            return Some(());
-        }
+        // (No samples still has its first value and mode, as `encode` writes them.)
         let mut cur = unzigzag(read_uvarint(b, &mut pos)?);
         let mode = *b.get(pos)?;
         pos += 1;
@@ -255,7 +205,7 @@ pub fn decode_range(
             }
         }
     }
-    Some(())
+    Some(pos)
 }
 
 #[cfg(test)]

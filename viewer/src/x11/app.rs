@@ -127,7 +127,6 @@ struct Res0 {
     wm_delete: Atom,
     net_wm_name: Atom,
     utf8: Atom,
-    font: Font,
     ascent: i16,
     descent: i16,
     char_w: i16,
@@ -189,10 +188,7 @@ struct NodeWin {
     charts: Vec<Chart>,
     texts: HashMap<u32, String>,
     paused: bool,
-    /// Bytes this window's frames sent, and the rate shown.
-    sent: u64,
-    rate_mark: (Instant, u64),
-    rate: f64,
+    wire: Wire,
 }
 
 struct OverviewWin {
@@ -207,9 +203,34 @@ struct OverviewWin {
     texts: HashMap<u32, String>,
     list_x: i16,
     list_y: i16,
+    wire: Wire,
+}
+
+/// The bytes a window's frames sent, and the rate shown in its status line (over about
+/// five seconds).
+struct Wire {
     sent: u64,
-    rate_mark: (Instant, u64),
+    mark: (Instant, u64),
     rate: f64,
+}
+
+impl Wire {
+    fn new() -> Wire {
+        Wire {
+            sent: 0,
+            mark: (Instant::now(), 0),
+            rate: 0.0,
+        }
+    }
+
+    fn add(&mut self, bytes: u64) {
+        self.sent += bytes;
+        let el = self.mark.0.elapsed();
+        if el >= Duration::from_secs(5) {
+            self.rate = (self.sent - self.mark.1) as f64 / el.as_secs_f64();
+            self.mark = (Instant::now(), self.sent);
+        }
+    }
 }
 
 pub struct App {
@@ -318,7 +339,6 @@ fn setup(conn: &Conn, screen: usize) -> Res<Res0> {
         wm_delete: atoms[1],
         net_wm_name: atoms[2],
         utf8: atoms[3],
-        font,
         ascent: f.font_ascent,
         descent: f.font_descent,
         char_w: f.max_bounds.character_width.max(1),
@@ -401,9 +421,7 @@ impl App {
             texts: HashMap::new(),
             list_x: 0,
             list_y: 0,
-            sent: 0,
-            rate_mark: (Instant::now(), 0),
-            rate: 0.0,
+            wire: Wire::new(),
         };
         self.layout_overview(&mut o)?;
         self.overview = Some(o);
@@ -439,9 +457,7 @@ impl App {
             charts: Vec::new(),
             texts: HashMap::new(),
             paused: false,
-            sent: 0,
-            rate_mark: (Instant::now(), 0),
-            rate: 0.0,
+            wire: Wire::new(),
         };
         self.layout_node(&mut n)?;
         self.nodes.push(n);
@@ -880,7 +896,7 @@ impl App {
             }
         }
         let paused = if n.paused { " | paused" } else { "" };
-        let (ink, s) = self.status(m, n.rate, paused);
+        let (ink, s) = self.status(m, n.wire.rate, paused);
         self.text(
             &mut n.texts,
             n.win,
@@ -892,12 +908,7 @@ impl App {
             cols,
         )?;
         self.conn.flush()?;
-        n.sent += self.counters.sent() - before;
-        let el = n.rate_mark.0.elapsed();
-        if el >= Duration::from_secs(5) {
-            n.rate = (n.sent - n.rate_mark.1) as f64 / el.as_secs_f64();
-            n.rate_mark = (Instant::now(), n.sent);
-        }
+        n.wire.add(self.counters.sent() - before);
         Ok(())
     }
 
@@ -1219,7 +1230,7 @@ impl App {
                 cols,
             )?;
         }
-        let (ink, s) = self.status(m, o.rate, " | click a node");
+        let (ink, s) = self.status(m, o.wire.rate, " | click a node");
         let all_cols = (o.w as i16 / self.r.char_w).max(10) as usize;
         self.text(
             &mut o.texts,
@@ -1232,13 +1243,7 @@ impl App {
             all_cols,
         )?;
         self.conn.flush()?;
-        o.sent += self.counters.sent() - before;
-        let el = o.rate_mark.0.elapsed();
-        if el >= Duration::from_secs(5) {
-            o.rate = (o.sent - o.rate_mark.1) as f64 / el.as_secs_f64();
-            o.rate_mark = (Instant::now(), o.sent);
-        }
-        let _ = self.r.font;
+        o.wire.add(self.counters.sent() - before);
         Ok(())
     }
 }
