@@ -12,17 +12,9 @@ cargo build --release -q
 BIN="$PWD/target/release/meshscope"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SP=$(free_port); MP=$(free_port)
-"$BIN" simulate --nodes 100 --no-failures --listen "127.0.0.1:$SP" --targets-file "$WORK/t.json" >/dev/null 2>&1 &
-sleep 1
-printf "global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['%s']\n" "$WORK/t.json" > "$WORK/c.yml"
-"$BIN" collect --config.file "$WORK/c.yml" --storage.tsdb.path "$WORK/data" --web.listen-address "127.0.0.1:$MP" >"$WORK/c.log" 2>&1 &
-SRC="http://127.0.0.1:$MP"
-echo "== waiting for the mesh model" >&2
-for _ in $(seq 120); do
-    curl -sf "$SRC/api/v1/query?query=count(node:mesh_messages_in:rate1m)" | grep -q '"100"' && break; sleep 1
-done
+. scripts/bench-lib.sh
+start_mesh 100 5s --no-failures
+wait_model 100
 python3 - "$BIN" "$SRC" "$SECS" <<'PY'
 import fcntl, os, pty, select, struct, sys, termios, time
 binary, src, secs = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -17,17 +17,13 @@ cargo build --release -q
 BIN="$PWD/target/release/meshscope"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_display() { for n in $(seq 100 400); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || { echo $n; return; }; done; }
+. scripts/bench-lib.sh
 XN=$(free_display)
 Xvfb ":$XN" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-SP=$(free_port); MP=$(free_port)
-"$BIN" simulate --nodes 8 --listen "127.0.0.1:$SP" --targets-file "$WORK/t.json" >/dev/null 2>&1 &
-sleep 1
-printf "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['%s']\n" "$WORK/t.json" > "$WORK/c.yml"
-"$BIN" collect --config.file "$WORK/c.yml" --storage.tsdb.path "$WORK/data" --web.listen-address "127.0.0.1:$MP" >"$WORK/c.log" 2>&1 &
+start_mesh 8 1s
+MP="${SRC##*:}"
 sleep 3
-DISPLAY=":$XN" "$BIN" view --source "http://127.0.0.1:$MP" --interval 1s >/dev/null 2>"$WORK/v.log" &
+DISPLAY=":$XN" "$BIN" view --source "$SRC" --interval 1s >/dev/null 2>"$WORK/v.log" &
 python3 - "$XN" "$MP" <<'PY'
 import json, struct, subprocess, sys, time, urllib.request
 xn, mp = sys.argv[1], sys.argv[2]

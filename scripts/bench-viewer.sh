@@ -25,23 +25,14 @@ cargo build --release -q
 BIN="$PWD/target/release/meshscope"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_display() { for n in $(seq 100 400); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || { echo $n; return; }; done; }
+. scripts/bench-lib.sh
 
 XN=$(free_display)
 Xvfb ":$XN" -screen 0 1600x1200x24 -nolisten tcp >/dev/null 2>&1 &
 for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$XN" ] && break; sleep 0.1; done
 
-SP=$(free_port); MP=$(free_port)
-"$BIN" simulate --nodes 50 --no-failures --listen "127.0.0.1:$SP" --targets-file "$WORK/t.json" >/dev/null 2>&1 &
-sleep 1
-printf "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['%s']\n" "$WORK/t.json" > "$WORK/c.yml"
-"$BIN" collect --config.file "$WORK/c.yml" --storage.tsdb.path "$WORK/data" --web.listen-address "127.0.0.1:$MP" >"$WORK/c.log" 2>&1 &
-SRC="http://127.0.0.1:$MP"
-echo "== waiting for the mesh model" >&2
-for _ in $(seq 120); do
-    curl -sf "$SRC/api/v1/query?query=count(node:mesh_messages_in:rate1m)" | grep -q '"50"' && break; sleep 1
-done
+start_mesh 50 1s --no-failures
+wait_model 50
 
 # measure NAME SECONDS COMMAND...: run COMMAND on a relayed display, print start bytes
 # (first 5 s) and steady-state bytes/s each way (after 15 s of warm-up).

@@ -71,6 +71,24 @@ pub fn start_simulator_with(nodes: usize, dir: &Path, extra: &[&str]) -> (Proc, 
     (p, port, targets)
 }
 
+/// A collector in `dir` scraping the simulator's `targets` every second (`extra` goes
+/// into its configuration before `scrape_configs`, e.g. `rule_files`): the process and
+/// the port of its API.
+pub fn start_mesh_collector(dir: &Path, targets: &Path, extra: &str) -> (Proc, u16) {
+    let cfg = dir.join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n{extra}scrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let p = start_collector(&cfg, &dir.join("data"), port, &dir.join("c.log"));
+    (p, port)
+}
+
 pub fn start_collector(config: &Path, data: &Path, port: u16, log: &Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
     let p = meshscope()

@@ -227,22 +227,7 @@ fn metadata_and_status_endpoints_answer() {
     let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
     let (_sim, _port, targets) = super::collect::start_simulator(2, d.path());
-    let cfg = d.path().join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
-            targets.display()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _c = super::collect::start_collector(
-        &cfg,
-        &d.path().join("data"),
-        port,
-        &d.path().join("c.log"),
-    );
+    let (_c, port) = super::collect::start_mesh_collector(d.path(), &targets, "");
     let base = format!("http://127.0.0.1:{port}");
     wait_for("metadata", Duration::from_secs(30), || {
         get(&format!(

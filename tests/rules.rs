@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
+use super::collect::{
+    free_port, get, start_collector, start_mesh_collector, start_simulator_with, wait_for, Proc,
+};
 use super::meshscope;
 use super::real::have;
 
@@ -199,17 +201,7 @@ fn alerting_rules_go_pending_then_firing_and_write_alerts() {
         "groups:\n  - name: a\n    interval: 1s\n    rules:\n      - alert: AlwaysOn\n        expr: up > 0\n        for: 3s\n        labels: {severity: page, who: '{{ $labels.node }}'}\n        annotations: {summary: '{{ $labels.node }} is up ({{ $value }})'}\n      - record: job:up:count\n        expr: count by (job) (up)\n",
     )
     .unwrap();
-    let cfg = d.path().join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
-            targets.display()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _ms = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let (_ms, port) = start_mesh_collector(d.path(), &targets, "rule_files: [alerts.yml]\n");
     let base = format!("http://127.0.0.1:{port}");
     let alerts = || -> Vec<Value> {
         get(&format!("{base}/api/v1/alerts"))

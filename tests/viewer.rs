@@ -15,7 +15,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::*;
 use x11rb::rust_connection::RustConnection;
 
-use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
+use super::collect::{free_port, get, start_mesh_collector, start_simulator_with, wait_for, Proc};
 use super::real::available;
 
 fn free_display() -> u32 {
@@ -243,17 +243,7 @@ fn x11_windows_show_the_mesh_and_cost_nothing_back() {
     let (_x, xn) = start_xvfb();
     let relay = relay(xn);
     let (_sim, _sp, targets) = start_simulator_with(8, d.path(), &["--no-failures"]);
-    let cfg = d.path().join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
-            targets.display()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _col = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let (_col, port) = start_mesh_collector(d.path(), &targets, "");
     let src = format!("http://127.0.0.1:{port}");
     wait_for("the mesh model", Duration::from_secs(60), || {
         get(&format!(
@@ -386,17 +376,7 @@ fn the_viewer_runs_over_ssh_x() {
     let dir = d.path();
     let (_x, xn) = start_xvfb();
     let (_sim, _sp, targets) = start_simulator_with(4, dir, &["--no-failures"]);
-    let cfg = dir.join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
-            targets.display()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _col = start_collector(&cfg, &dir.join("data"), port, &dir.join("c.log"));
+    let (_col, port) = start_mesh_collector(dir, &targets, "");
     let src = format!("http://127.0.0.1:{port}");
     wait_for("the mesh model", Duration::from_secs(60), || {
         get(&format!("{src}/api/v1/query?query=count(node:mesh_up:max)"))

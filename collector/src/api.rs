@@ -365,21 +365,32 @@ impl Serialize for JsonSeries<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
         m.serialize_entry("metric", &JsonLabels(&self.0.labels))?;
-        let points = self.0.points.iter().map(|p| JsonPoint(p.0, p.1));
-        m.serialize_entry("values", &SerializeIter(std::cell::Cell::new(Some(points))))?;
+        m.serialize_entry("values", &JsonPoints(&self.0.points))?;
         m.end()
     }
 }
 
-/// A sequence serialized from an iterator, once.
-struct SerializeIter<I>(std::cell::Cell<Option<I>>);
+struct JsonPoints<'a>(&'a [(i64, f64)]);
 
-impl<I: Iterator<Item = T>, T: Serialize> Serialize for SerializeIter<I> {
+impl Serialize for JsonPoints<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0.take() {
-            Some(it) => s.collect_seq(it),
-            None => s.collect_seq(std::iter::empty::<T>()),
-        }
+        s.collect_seq(self.0.iter().map(|p| JsonPoint(p.0, p.1)))
+    }
+}
+
+struct JsonSamples<'a>(&'a [promql::Sample]);
+
+impl Serialize for JsonSamples<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(JsonSample))
+    }
+}
+
+struct JsonMatrix<'a>(&'a [promql::Series]);
+
+impl Serialize for JsonMatrix<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(JsonSeries))
     }
 }
 
@@ -397,13 +408,11 @@ impl Serialize for QueryData<'_> {
             }
             promql::Value::Vector(samples) => {
                 m.serialize_entry("resultType", "vector")?;
-                let it = samples.iter().map(JsonSample);
-                m.serialize_entry("result", &SerializeIter(std::cell::Cell::new(Some(it))))?;
+                m.serialize_entry("result", &JsonSamples(samples))?;
             }
             promql::Value::Matrix(series) => {
                 m.serialize_entry("resultType", "matrix")?;
-                let it = series.iter().map(JsonSeries);
-                m.serialize_entry("result", &SerializeIter(std::cell::Cell::new(Some(it))))?;
+                m.serialize_entry("result", &JsonMatrix(series))?;
             }
         }
         m.end()

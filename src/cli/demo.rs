@@ -161,24 +161,21 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                     Some(Err(e)) => e.to_string(),
                     _ => "--tui".to_string(),
                 };
-                if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    let shared = viewer_data(&rt, &url)?;
+                    let note = (!a.tui).then(|| format!("terminal dashboard: {why}; API at {url}"));
+                    if let Err(e) = super::view::tui(shared, Duration::from_secs(1), note) {
+                        eprintln!("meshscope demo: {e:#}");
+                        code = ExitCode::FAILURE;
+                    }
+                    cancel.cancel();
+                } else {
                     println!(
                         "No viewer: {why}, and standard output is not a terminal; the mesh and \
                          the collector keep running at {url} until Ctrl-C."
                     );
                     rt.block_on(cancel.cancelled());
-                    let r = rt.block_on(collector)?;
-                    let _ = rt.block_on(sim);
-                    r?;
-                    return Ok(code);
                 }
-                let shared = viewer_data(&rt, &url)?;
-                let note = (!a.tui).then(|| format!("terminal dashboard: {why}; API at {url}"));
-                if let Err(e) = super::view::tui(shared, Duration::from_secs(1), note) {
-                    eprintln!("meshscope demo: {e:#}");
-                    code = ExitCode::FAILURE;
-                }
-                cancel.cancel();
             }
         }
     }

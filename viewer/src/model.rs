@@ -53,6 +53,19 @@ impl Series {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Its name beside the others in the same chart.
+    pub fn label(self) -> &'static str {
+        match self {
+            Series::MessagesIn | Series::BytesIn => "in",
+            Series::MessagesOut | Series::BytesOut => "out",
+            Series::Backlog => "now",
+            Series::Errors => "errors",
+            Series::Drops => "drops",
+            Series::LatencyP50 => "p50",
+            Series::LatencyP99 => "p99",
+        }
+    }
 }
 
 pub const UP: &str = "node:mesh_up:max";

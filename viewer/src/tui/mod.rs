@@ -40,7 +40,7 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
         ..State::default()
     };
     let mut window_ms = shared.lock().window_ms;
-    let mut frozen = None;
+    let mut shown = shared.lock().clone();
     let mut dirty = true;
     let mut last_draw = Instant::now() - interval;
     loop {
@@ -49,21 +49,13 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
             if data {
                 changed.borrow_and_update();
             }
-            let m = match (&frozen, st.paused) {
-                (Some(m), true) => Clone::clone(m),
-                _ => {
-                    let m = shared.lock().clone();
-                    if st.paused {
-                        frozen = Some(m.clone());
-                    } else {
-                        frozen = None;
-                    }
-                    m
-                }
-            };
+            // Paused: the screen keeps what it showed.
+            if !st.paused {
+                shown = shared.lock().clone();
+            }
             let mut out = io::stdout();
             execute!(out, BeginSynchronizedUpdate)?;
-            terminal.draw(|f| render::draw(f, &m, &st, window_ms))?;
+            terminal.draw(|f| render::draw(f, &shown, &st, window_ms))?;
             execute!(out, EndSynchronizedUpdate)?;
             out.flush()?;
             last_draw = Instant::now();
@@ -72,9 +64,10 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
         if !event::poll(Duration::from_millis(50))? {
             continue;
         }
-        let m = shared.lock().clone();
+        // Keys act on what is on the screen.
+        let m = &shown;
         match event::read()? {
-            Event::Key(k) if k.kind == KeyEventKind::Press => match st.key(k, &m) {
+            Event::Key(k) if k.kind == KeyEventKind::Press => match st.key(k, m) {
                 Action::Quit => return Ok(()),
                 Action::Redraw => dirty = true,
                 Action::Window(d) => {
@@ -102,7 +95,7 @@ pub fn run(shared: Shared, interval: Duration, note: Option<String>) -> io::Resu
                 let visible = usize::from(h.saturating_sub(top + 1)).max(1);
                 let first = st.selected.saturating_sub(visible - 1);
                 if me.row >= top {
-                    st.click_row(first + usize::from(me.row - top), &m);
+                    st.click_row(first + usize::from(me.row - top), m);
                 }
                 dirty = true;
             }

@@ -309,105 +309,40 @@ fn node(f: &mut Frame, area: Rect, m: &Model, name: &str) {
             .map(|p| ((p.0 - newest) as f64 / 1000.0, p.1))
             .collect()
     };
+    let line = |s: Series, unit: &str, color: Color| -> ChartLine {
+        let v = n.series[s.index()].current().unwrap_or(f64::NAN);
+        (format!("{} {}", s.label(), human(v, unit)), color, pts(s))
+    };
+    let (a, b) = (Color::Cyan, Color::Yellow);
     let charts: [(&str, &str, Vec<ChartLine>); 5] = [
         (
             "messages",
             "msg/s",
             vec![
-                (
-                    format!(
-                        "in {}",
-                        human(n.series[0].current().unwrap_or(f64::NAN), "msg/s")
-                    ),
-                    Color::Cyan,
-                    pts(Series::MessagesIn),
-                ),
-                (
-                    format!(
-                        "out {}",
-                        human(n.series[1].current().unwrap_or(f64::NAN), "msg/s")
-                    ),
-                    Color::Yellow,
-                    pts(Series::MessagesOut),
-                ),
+                line(Series::MessagesIn, "msg/s", a),
+                line(Series::MessagesOut, "msg/s", b),
             ],
         ),
         (
             "bytes",
             "B/s",
             vec![
-                (
-                    format!(
-                        "in {}",
-                        human(n.series[2].current().unwrap_or(f64::NAN), "B/s")
-                    ),
-                    Color::Cyan,
-                    pts(Series::BytesIn),
-                ),
-                (
-                    format!(
-                        "out {}",
-                        human(n.series[3].current().unwrap_or(f64::NAN), "B/s")
-                    ),
-                    Color::Yellow,
-                    pts(Series::BytesOut),
-                ),
+                line(Series::BytesIn, "B/s", a),
+                line(Series::BytesOut, "B/s", b),
             ],
         ),
-        (
-            "backlog",
-            "",
-            vec![(
-                format!(
-                    "now {}",
-                    human(n.series[4].current().unwrap_or(f64::NAN), "msgs")
-                ),
-                Color::Cyan,
-                pts(Series::Backlog),
-            )],
-        ),
+        ("backlog", "", vec![line(Series::Backlog, "msgs", a)]),
         (
             "errors / drops",
             "/s",
-            vec![
-                (
-                    format!(
-                        "errors {}",
-                        human(n.series[5].current().unwrap_or(f64::NAN), "/s")
-                    ),
-                    Color::Cyan,
-                    pts(Series::Errors),
-                ),
-                (
-                    format!(
-                        "drops {}",
-                        human(n.series[6].current().unwrap_or(f64::NAN), "/s")
-                    ),
-                    Color::Yellow,
-                    pts(Series::Drops),
-                ),
-            ],
+            vec![line(Series::Errors, "/s", a), line(Series::Drops, "/s", b)],
         ),
         (
             "latency",
             "s",
             vec![
-                (
-                    format!(
-                        "p50 {}",
-                        human(n.series[7].current().unwrap_or(f64::NAN), "s")
-                    ),
-                    Color::Cyan,
-                    pts(Series::LatencyP50),
-                ),
-                (
-                    format!(
-                        "p99 {}",
-                        human(n.series[8].current().unwrap_or(f64::NAN), "s")
-                    ),
-                    Color::Yellow,
-                    pts(Series::LatencyP99),
-                ),
+                line(Series::LatencyP50, "s", a),
+                line(Series::LatencyP99, "s", b),
             ],
         ),
     ];

@@ -69,18 +69,6 @@ const CHARTS: [(&str, &[Series], &str); 5] = [
     ("latency", &[Series::LatencyP50, Series::LatencyP99], "s"),
 ];
 
-fn series_label(s: Series) -> &'static str {
-    match s {
-        Series::MessagesIn | Series::BytesIn => "in",
-        Series::MessagesOut | Series::BytesOut => "out",
-        Series::Backlog => "now",
-        Series::Errors => "errors",
-        Series::Drops => "drops",
-        Series::LatencyP50 => "p50",
-        Series::LatencyP99 => "p99",
-    }
-}
-
 /// The colours (0xRRGGBB) each drawing context carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Ink {
@@ -815,7 +803,7 @@ impl App {
                     let v = node
                         .and_then(|x| x.series[s.index()].current())
                         .unwrap_or(f64::NAN);
-                    let t = format!("{} {}", series_label(*s), human(v, unit));
+                    let t = format!("{} {}", s.label(), human(v, unit));
                     let ink = if k == 0 { Ink::A } else { Ink::B };
                     let x = x0 + (16 + k as i16 * 22) * self.r.char_w;
                     self.text(
@@ -912,6 +900,33 @@ impl App {
         Ok(())
     }
 
+    /// Blank the chart's pixmap from column `from` to its right edge, baseline included.
+    fn clear_columns(&self, c: &Chart, from: i16) -> Res<()> {
+        let right = c.w as i16;
+        self.conn.poly_fill_rectangle(
+            c.pix,
+            self.r.gc(Ink::Bg),
+            &[Rectangle {
+                x: from,
+                y: 0,
+                width: (right - from).max(0) as u16,
+                height: c.h,
+            }],
+        )?;
+        let y = c.h as i16 - 1;
+        self.conn.poly_segment(
+            c.pix,
+            self.r.gc(Ink::Grid),
+            &[Segment {
+                x1: from,
+                y1: y,
+                x2: right,
+                y2: y,
+            }],
+        )?;
+        Ok(())
+    }
+
     /// Scroll the chart's pixmap by the steps since it was last drawn, draw the new
     /// columns, copy it to the window. A rescale or a jump redraws it whole (still into
     /// the pixmap, so nothing flickers).
@@ -937,26 +952,7 @@ impl App {
         let rescale = want > c.scale || want < c.scale / 3.0;
         let Some(newest) = newest else {
             if c.last_t.is_some() || c.scale == 0.0 {
-                self.conn.poly_fill_rectangle(
-                    c.pix,
-                    self.r.gc(Ink::Bg),
-                    &[Rectangle {
-                        x: 0,
-                        y: 0,
-                        width: c.w,
-                        height: c.h,
-                    }],
-                )?;
-                self.conn.poly_segment(
-                    c.pix,
-                    self.r.gc(Ink::Grid),
-                    &[Segment {
-                        x1: 0,
-                        y1: c.h as i16 - 1,
-                        x2: c.w as i16,
-                        y2: c.h as i16 - 1,
-                    }],
-                )?;
+                self.clear_columns(c, 0)?;
                 c.scale = want;
                 c.last_t = None;
             }
@@ -974,16 +970,7 @@ impl App {
         let first_new = if full {
             c.scale = want;
             c.step = step;
-            self.conn.poly_fill_rectangle(
-                c.pix,
-                self.r.gc(Ink::Bg),
-                &[Rectangle {
-                    x: 0,
-                    y: 0,
-                    width: c.w,
-                    height: c.h,
-                }],
-            )?;
+            self.clear_columns(c, 0)?;
             0
         } else {
             let s = shift.unwrap_or(0);
@@ -1003,29 +990,9 @@ impl App {
                 (w - s) as u16,
                 c.h,
             )?;
-            self.conn.poly_fill_rectangle(
-                c.pix,
-                self.r.gc(Ink::Bg),
-                &[Rectangle {
-                    x: (w - s) as i16,
-                    y: 0,
-                    width: s as u16,
-                    height: c.h,
-                }],
-            )?;
+            self.clear_columns(c, (w - s) as i16)?;
             w - s
         };
-        // The baseline under the new columns.
-        self.conn.poly_segment(
-            c.pix,
-            self.r.gc(Ink::Grid),
-            &[Segment {
-                x1: first_new as i16,
-                y1: c.h as i16 - 1,
-                x2: c.w as i16,
-                y2: c.h as i16 - 1,
-            }],
-        )?;
         for (k, r) in rings.iter().enumerate() {
             let ink = if k == 0 { Ink::A } else { Ink::B };
             let mut segs = Vec::new();
