@@ -1,1 +1,4 @@
-//! meshscope reporter (to be built in its own issue).
+//! meshscope reporter: the weekly executive deck (PPTX) from the mesh model, read through
+//! the Prometheus HTTP API, on a schedule.
+
+pub mod pptx;
