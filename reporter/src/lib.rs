@@ -2,3 +2,6 @@
 //! the Prometheus HTTP API, on a schedule.
 
 pub mod pptx;
+pub mod query;
+pub mod slo;
+pub mod week;

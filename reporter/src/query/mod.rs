@@ -1,0 +1,156 @@
+//! What the deck reads: the mesh model's series per node, as range queries through the
+//! Prometheus HTTP API (the collector or any Prometheus-compatible engine with the
+//! mesh-model rules), fetched for the week and the week before.
+
+pub mod fetch;
+
+use std::collections::BTreeMap;
+
+use crate::week::Period;
+
+/// A per-node series the deck uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    Up,
+    MessagesIn,
+    MessagesOut,
+    BytesIn,
+    BytesOut,
+    Backlog,
+    Errors,
+    Drops,
+    LatencyP50,
+    LatencyP99,
+    FabricUtilisation,
+    FabricDrops,
+    BgpPeersDown,
+}
+
+/// Health at one-minute resolution: availability and incidents to the minute.
+pub const UP_STEP: i64 = 60;
+/// Everything else per hour.
+pub const HOUR: i64 = 3600;
+
+impl Metric {
+    pub const ALL: [Metric; 13] = [
+        Metric::Up,
+        Metric::MessagesIn,
+        Metric::MessagesOut,
+        Metric::BytesIn,
+        Metric::BytesOut,
+        Metric::Backlog,
+        Metric::Errors,
+        Metric::Drops,
+        Metric::LatencyP50,
+        Metric::LatencyP99,
+        Metric::FabricUtilisation,
+        Metric::FabricDrops,
+        Metric::BgpPeersDown,
+    ];
+
+    pub fn record(self) -> &'static str {
+        match self {
+            Metric::Up => "node:mesh_up:max",
+            Metric::MessagesIn => "node:mesh_messages_in:rate1m",
+            Metric::MessagesOut => "node:mesh_messages_out:rate1m",
+            Metric::BytesIn => "node:mesh_bytes_in:rate1m",
+            Metric::BytesOut => "node:mesh_bytes_out:rate1m",
+            Metric::Backlog => "node:mesh_backlog:sum",
+            Metric::Errors => "node:mesh_errors:rate1m",
+            Metric::Drops => "node:mesh_drops:rate1m",
+            Metric::LatencyP50 => "node:mesh_latency_seconds:p50",
+            Metric::LatencyP99 => "node:mesh_latency_seconds:p99",
+            Metric::FabricUtilisation => "node:mesh_fabric_utilisation:ratio",
+            Metric::FabricDrops => "node:mesh_fabric_drops:rate1m",
+            Metric::BgpPeersDown => "node:mesh_bgp_peers_down:count",
+        }
+    }
+
+    /// The PromQL: `up` as it is each minute; the rest as hourly means, or hourly peaks
+    /// for backlog, utilisation and peers down (a spike must not average away).
+    pub fn expr(self) -> String {
+        match self {
+            Metric::Up => self.record().to_string(),
+            Metric::Backlog | Metric::FabricUtilisation | Metric::BgpPeersDown => {
+                format!("max_over_time({}[1h])", self.record())
+            }
+            _ => format!("avg_over_time({}[1h])", self.record()),
+        }
+    }
+
+    pub fn step(self) -> i64 {
+        if self == Metric::Up {
+            UP_STEP
+        } else {
+            HOUR
+        }
+    }
+
+    /// The first and last evaluation times for a period. Hourly values are evaluated at
+    /// the end of their hour (the window `[1h]` looks back), so point `i` is the hour
+    /// that starts `i` hours after the period's start.
+    pub fn range(self, p: &Period) -> (i64, i64) {
+        let (s, e) = (p.start.timestamp(), p.end.timestamp());
+        if self == Metric::Up {
+            (s, e - UP_STEP)
+        } else {
+            (s + HOUR, e)
+        }
+    }
+
+    pub fn points(self, p: &Period) -> usize {
+        let (s, e) = self.range(p);
+        ((e - s) / self.step() + 1).max(0) as usize
+    }
+}
+
+/// Where a query's points came from, for the notes and the method slide.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryInfo {
+    pub metric: Metric,
+    pub expr: String,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub requests: usize,
+    pub series: usize,
+    pub samples: usize,
+}
+
+/// One node's series for one week: one value per step from the period's start; NaN where
+/// the source had no point (a gap).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeData {
+    pub role: String,
+    pub series: BTreeMap<Metric, Vec<f64>>,
+}
+
+impl NodeData {
+    /// The series, or `None` when the node has none of it (not every role has every series).
+    pub fn get(&self, m: Metric) -> Option<&[f64]> {
+        self.series.get(&m).map(Vec::as_slice)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WeekData {
+    pub period: Period,
+    pub source: String,
+    pub nodes: BTreeMap<String, NodeData>,
+    pub queries: Vec<QueryInfo>,
+}
+
+impl WeekData {
+    pub fn empty(period: Period, source: &str) -> WeekData {
+        WeekData {
+            period,
+            source: source.to_string(),
+            nodes: BTreeMap::new(),
+            queries: Vec::new(),
+        }
+    }
+
+    pub fn info(&self, m: Metric) -> Option<&QueryInfo> {
+        self.queries.iter().find(|q| q.metric == m)
+    }
+}
