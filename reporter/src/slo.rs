@@ -53,7 +53,11 @@ pub enum SloError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
     #[error("{path}: {at}: {message}")]
-    Invalid { path: String, at: String, message: String },
+    Invalid {
+        path: String,
+        at: String,
+        message: String,
+    },
 }
 
 impl Targets {
@@ -69,7 +73,9 @@ impl Targets {
     fn check(&self) -> Result<(), String> {
         if let Some(a) = self.availability {
             if !(a > 0.0 && a < 1.0) {
-                return Err(format!("availability ({a}) must be a fraction between 0 and 1, such as 0.999"));
+                return Err(format!(
+                    "availability ({a}) must be a fraction between 0 and 1, such as 0.999"
+                ));
             }
         }
         for (name, v) in [
@@ -105,7 +111,9 @@ impl SloConfig {
             at,
             message,
         };
-        c.defaults.check().map_err(|m| invalid("top level".into(), m))?;
+        c.defaults
+            .check()
+            .map_err(|m| invalid("top level".into(), m))?;
         for (r, t) in &c.roles {
             t.check().map_err(|m| invalid(format!("roles.{r}"), m))?;
         }
@@ -145,11 +153,20 @@ mod tests {
     fn example_file_states_the_defaults() {
         let c = SloConfig::parse(include_str!("../slo.example.yml"), "slo.example.yml")
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.defaults.over(DEFAULT), DEFAULT, "the example's top level is the defaults");
+        assert_eq!(
+            c.defaults.over(DEFAULT),
+            DEFAULT,
+            "the example's top level is the defaults"
+        );
         assert_eq!(SloConfig::default().node("kafka", "k1"), DEFAULT);
         // The example shows one role and one node override, and they apply.
         assert!(c.role("kafka").latency_p99_seconds < DEFAULT.latency_p99_seconds);
-        let (role, node) = c.nodes.iter().next().map(|(n, _)| ("pulsar", n.as_str())).unwrap_or(("", ""));
+        let (role, node) = c
+            .nodes
+            .iter()
+            .next()
+            .map(|(n, _)| ("pulsar", n.as_str()))
+            .unwrap_or(("", ""));
         assert_ne!(c.node(role, node), c.role(role));
     }
 
@@ -161,16 +178,31 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let k1 = c.node("kafka", "k1");
-        assert_eq!((k1.availability, k1.latency_p99_seconds, k1.backlog_messages), (0.9, 0.1, 10_000.0));
+        assert_eq!(
+            (k1.availability, k1.latency_p99_seconds, k1.backlog_messages),
+            (0.9, 0.1, 10_000.0)
+        );
         assert_eq!(c.node("kafka", "k2").availability, 0.99);
-        let e = SloConfig::parse("availabilty: 0.99\n", "slo.yml").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.starts_with("slo.yml: 1:1: unknown field `availabilty`"), "{e}");
+        let e = SloConfig::parse("availabilty: 0.99\n", "slo.yml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("slo.yml: 1:1: unknown field `availabilty`"),
+            "{e}"
+        );
         let e = SloConfig::parse("roles:\n  nats:\n    availability: 99.9\n", "slo.yml")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert_eq!(e, "slo.yml: roles.nats: availability (99.9) must be a fraction between 0 and 1, such as 0.999");
-        let e = SloConfig::parse("backlog_messages: -1\n", "s").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("backlog_messages (-1) must be a positive number"), "{e}");
+        let e = SloConfig::parse("backlog_messages: -1\n", "s")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("backlog_messages (-1) must be a positive number"),
+            "{e}"
+        );
     }
 }

@@ -101,7 +101,10 @@ impl Week {
             week: self,
             tz,
             start: instant(tz, monday.and_time(Default::default())),
-            end: instant(tz, (monday + Duration::days(7)).and_time(Default::default())),
+            end: instant(
+                tz,
+                (monday + Duration::days(7)).and_time(Default::default()),
+            ),
         }
     }
 }
@@ -123,7 +126,11 @@ impl Period {
     /// "16 Nov 2026 to 22 Nov 2026".
     pub fn dates(&self) -> String {
         let last = self.week.monday() + Duration::days(6);
-        format!("{} to {}", self.week.monday().format("%-d %b %Y"), last.format("%-d %b %Y"))
+        format!(
+            "{} to {}",
+            self.week.monday().format("%-d %b %Y"),
+            last.format("%-d %b %Y")
+        )
     }
 
     pub fn local(&self, t: DateTime<Utc>) -> DateTime<Tz> {
@@ -137,20 +144,60 @@ mod tests {
 
     #[test]
     fn parses_iso_weeks() {
-        assert_eq!("2026-W47".parse(), Ok(Week { year: 2026, week: 47 }));
-        assert_eq!("2025-W53".parse::<Week>(), Err(WeekError::Range { input: "2025-W53".into(), year: 2025, last: 52 }));
+        assert_eq!(
+            "2026-W47".parse(),
+            Ok(Week {
+                year: 2026,
+                week: 47
+            })
+        );
+        assert_eq!(
+            "2025-W53".parse::<Week>(),
+            Err(WeekError::Range {
+                input: "2025-W53".into(),
+                year: 2025,
+                last: 52
+            })
+        );
         assert!("2026-W53".parse::<Week>().is_ok(), "2026 has 53 weeks");
         for bad in ["2026W47", "2026-W7", "26-W47", "2026-w47", "2026-W4x", ""] {
-            assert!(matches!(bad.parse::<Week>(), Err(WeekError::Syntax(_))), "{bad}");
+            assert!(
+                matches!(bad.parse::<Week>(), Err(WeekError::Syntax(_))),
+                "{bad}"
+            );
         }
-        assert_eq!(Week { year: 2026, week: 1 }.previous(), Week { year: 2025, week: 52 });
-        assert_eq!(Week { year: 2026, week: 53 }.next(), Week { year: 2027, week: 1 });
+        assert_eq!(
+            Week {
+                year: 2026,
+                week: 1
+            }
+            .previous(),
+            Week {
+                year: 2025,
+                week: 52
+            }
+        );
+        assert_eq!(
+            Week {
+                year: 2026,
+                week: 53
+            }
+            .next(),
+            Week {
+                year: 2027,
+                week: 1
+            }
+        );
     }
 
     #[test]
     fn periods_follow_the_time_zone() {
         let berlin = parse_zone("Europe/Berlin").unwrap_or(Tz::UTC);
-        let p = Week { year: 2026, week: 47 }.period(berlin);
+        let p = Week {
+            year: 2026,
+            week: 47,
+        }
+        .period(berlin);
         assert_eq!(p.start.to_rfc3339(), "2026-11-15T23:00:00+00:00");
         assert_eq!(p.hours(), 168);
         assert_eq!(p.dates(), "16 Nov 2026 to 22 Nov 2026");
@@ -159,9 +206,24 @@ mod tests {
         assert_eq!(of(3, 29).period(berlin).hours(), 167);
         assert_eq!(of(10, 25).period(berlin).hours(), 169);
         assert!(parse_zone("Europe/Berln").is_err());
-        let now = Utc.with_ymd_and_hms(2026, 11, 22, 23, 30, 0).single().unwrap_or_default();
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 22, 23, 30, 0)
+            .single()
+            .unwrap_or_default();
         // Already Monday in Berlin: the last complete week is W47.
-        assert_eq!(Week::last_complete(now, berlin), Week { year: 2026, week: 47 });
-        assert_eq!(Week::last_complete(now, Tz::UTC), Week { year: 2026, week: 46 });
+        assert_eq!(
+            Week::last_complete(now, berlin),
+            Week {
+                year: 2026,
+                week: 47
+            }
+        );
+        assert_eq!(
+            Week::last_complete(now, Tz::UTC),
+            Week {
+                year: 2026,
+                week: 46
+            }
+        );
     }
 }

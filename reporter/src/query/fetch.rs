@@ -70,7 +70,10 @@ pub fn chunks(start: i64, end: i64, step: i64, max: i64) -> Vec<(i64, i64)> {
 }
 
 fn retryable(e: &SourceError) -> bool {
-    matches!(e, SourceError::Unreachable { .. } | SourceError::Other { .. })
+    matches!(
+        e,
+        SourceError::Unreachable { .. } | SourceError::Other { .. }
+    )
 }
 
 async fn range_with_retries(
@@ -116,7 +119,10 @@ pub async fn fetch(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<WeekData>, FetchError> {
     let mut requests = Vec::new();
-    let mut weeks: Vec<WeekData> = periods.iter().map(|p| WeekData::empty(*p, source.url())).collect();
+    let mut weeks: Vec<WeekData> = periods
+        .iter()
+        .map(|p| WeekData::empty(*p, source.url()))
+        .collect();
     for (w, p) in periods.iter().enumerate() {
         for m in Metric::ALL {
             let (s, e) = m.range(p);
@@ -219,7 +225,7 @@ mod tests {
         let mut next = 0;
         for (s, e) in &c {
             assert_eq!(*s, next);
-            assert!((e - s) / 15 + 1 <= MAX_POINTS);
+            assert!((e - s) / 15 < MAX_POINTS, "at most MAX_POINTS points");
             next = e + 15;
         }
         assert_eq!(next, 604_800);
