@@ -10,6 +10,7 @@ mod check;
 mod collect;
 mod demo;
 pub mod query;
+mod report;
 mod simulate;
 mod tsdb;
 pub(crate) mod view;
@@ -48,6 +49,8 @@ pub enum Command {
     View(Box<view::ViewArgs>),
     /// The one-command start: a simulated mesh, the collector and the viewer.
     Demo(demo::DemoArgs),
+    /// The weekly executive deck (PPTX), once or on a schedule.
+    Report(Box<report::ReportArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +175,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tsdb(cmd) => tsdb::run(cmd),
         Command::View(args) => view::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Report(args) => report::run(*args),
+    }
+}
+
+/// Ctrl-C or SIGTERM (how a service manager stops a daemon).
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -2,9 +2,12 @@
 //! the Prometheus HTTP API, on a schedule.
 
 pub mod charts;
+pub mod deck;
 pub mod format;
 pub mod model;
 pub mod pptx;
 pub mod query;
+pub mod render;
+pub mod schedule;
 pub mod slo;
 pub mod week;

@@ -34,6 +34,8 @@ pub struct DemoArgs {
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9477")]
     pub listen: SocketAddr,
     /// Backfill this much history first (e.g. 7d), with the mesh model evaluated over it.
+    /// A week or more reaches back to the start of the last complete ISO week (UTC), so
+    /// that `meshscope report` has the whole of the week it reports by default.
     #[arg(long, value_parser = super::duration_ms)]
     pub history: Option<i64>,
     /// Open no viewer: run the mesh and the collector until Ctrl-C.
@@ -190,11 +192,26 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
 fn backfill(mesh: &Mesh, data: &std::path::Path, now: i64, h: i64) -> anyhow::Result<()> {
     let step = 15_000;
     let end = now.div_euclid(step) * step;
-    let start = end - h;
-    println!(
-        "Backfilling {} of history ...",
-        meshscope_collector::config::duration::format_duration(h)
-    );
+    let mut start = end - h;
+    // A week or more: reach back to the start of the last complete ISO week (UTC), so
+    // that `meshscope report`, which reports that week by default, has all of it.
+    if h >= 7 * 86_400_000 {
+        let week = meshscope_reporter::week::Week::last_complete(
+            chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+            chrono_tz::UTC,
+        );
+        let monday = week.period(chrono_tz::UTC).start.timestamp_millis();
+        start = start.min(monday);
+        println!(
+            "Backfilling {} of history, from the start of {week} (the last complete week) ...",
+            meshscope_collector::config::duration::format_duration(end - start)
+        );
+    } else {
+        println!(
+            "Backfilling {} of history ...",
+            meshscope_collector::config::duration::format_duration(h)
+        );
+    }
     let n = super::simulate::history_into_store(mesh, start, end, step, data)?;
     let groups = meshscope_collector::rules::mesh_model().map_err(anyhow::Error::msg)?;
     let db = Db::open(data, Options::default())?;

@@ -397,8 +397,9 @@ impl Report {
                 add(i, len, HOUR, what);
             }
             for (m, v) in &n.series {
-                let (first, _) = m.range(&this.period);
-                for (i, len) in runs(v, f64::is_nan) {
+                let (first, _) = m.range(&this.period, this.as_of);
+                let due = m.points_due(&this.period, this.as_of).min(v.len());
+                for (i, len) in runs(&v[..due], f64::is_nan) {
                     gaps.push(Gap {
                         node: name.clone(),
                         metric: m.record(),

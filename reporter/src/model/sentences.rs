@@ -1,6 +1,6 @@
-//! The three sentences of the summary: the changes that matter most, ranked. Candidates
-//! are scored by the size of the change (relative, week over week) and by whether a
-//! target was crossed; the three best are kept, in order.
+//! The three sentences of the summary: the changes that matter most, ranked. Nodes under
+//! their availability target come first (the more budget overspent, the higher), then
+//! latency that crossed its target, then the largest relative changes week over week.
 
 use super::Report;
 use crate::format::{duration, latency, pct, si};
@@ -43,7 +43,7 @@ pub fn sentences(r: &Report) -> Vec<String> {
             let verb = if x >= 0.0 { "rose" } else { "fell" };
             let state = if now > target { "over" } else { "within" };
             c.push((
-                x.abs() + if crossed { 1.0 } else { 0.0 },
+                x.abs() + if crossed { 5.0 } else { 0.0 },
                 format!(
                     "{} p99 latency {verb} from {} to {}, {state} its {} target.",
                     title(&role.role),
@@ -77,7 +77,8 @@ pub fn sentences(r: &Report) -> Vec<String> {
                     .count();
                 let budget = n.budget_remaining.unwrap_or(0.0);
                 c.push((
-                    1.0 + (1.0 - budget).min(10.0) / 10.0,
+                    // A node under its availability target outranks any change in traffic.
+                    10.0 + (1.0 - budget).min(10.0),
                     format!(
                         "{} was down {} time{} for {} in all: {} available against {}, {}.",
                         n.node,

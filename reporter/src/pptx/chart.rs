@@ -166,17 +166,27 @@ fn axes(x: &mut Xml, c: &Chart) {
         .val("c:crosses", "autoZero")
         .val("c:auto", "1");
     x.val("c:lblAlgn", "ctr").val("c:lblOffset", "100");
-    if !horizontal && n > 14 {
-        // About a dozen labels along the axis, and a tick per label.
-        let skip = n.div_ceil(12).to_string();
+    if !horizontal && (n > 14 || c.label_every > 1) {
+        // About a dozen labels along the axis (or as asked), and a tick per label.
+        let every = if c.label_every > 0 {
+            c.label_every
+        } else {
+            n.div_ceil(12)
+        };
+        let skip = every.to_string();
         x.val("c:tickLblSkip", &skip).val("c:tickMarkSkip", &skip);
     }
     x.val("c:noMultiLvlLbl", "0").close();
 
     x.open("c:valAx", &[]).val("c:axId", VAL_AX);
-    x.open("c:scaling", &[])
-        .val("c:orientation", "minMax")
-        .close();
+    x.open("c:scaling", &[]).val("c:orientation", "minMax");
+    if let Some(v) = c.y_max.filter(|v| v.is_finite()) {
+        x.val("c:max", &num(v));
+    }
+    if let Some(v) = c.y_min.filter(|v| v.is_finite()) {
+        x.val("c:min", &num(v));
+    }
+    x.close();
     x.val("c:delete", "0")
         .val("c:axPos", if horizontal { "b" } else { "l" });
     x.open("c:majorGridlines", &[]);

@@ -14,6 +14,7 @@ mod theme;
 mod workbook;
 pub mod xml;
 
+pub use slide::row_height;
 pub use theme::ACCENTS;
 
 use chrono::{DateTime, Utc};
@@ -158,6 +159,11 @@ pub struct Chart {
     /// Excel number format of the values axis and cells (`0.0`, `0%`, ...).
     pub number_format: String,
     pub y_title: String,
+    /// A category label every this many categories (0: about a dozen along the axis).
+    pub label_every: usize,
+    /// Fixed ends of the value axis (automatic when `None`).
+    pub y_min: Option<f64>,
+    pub y_max: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -384,6 +390,9 @@ pub(crate) fn sample_deck(label: &str) -> Deck {
         ],
         number_format: "0.0".into(),
         y_title: "msg/s".into(),
+        label_every: 0,
+        y_min: None,
+        y_max: Some(1e301),
     };
     let mut values: Vec<f64> = (0..48)
         .map(|i| (i as f64 * 0.3).sin() * 100.0 + 100.0)

@@ -110,22 +110,23 @@ struct Request {
     range: (i64, i64, i64),
 }
 
-/// Fetch the given periods (this week first, then the one before); `progress` is told
-/// of each finished request (done, total).
+/// Fetch the given periods (this week first, then the one before) as far as `as_of`
+/// (Unix seconds); `progress` is told of each finished request (done, total).
 pub async fn fetch(
     source: &Source,
     periods: &[Period],
+    as_of: i64,
     o: &FetchOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<WeekData>, FetchError> {
     let mut requests = Vec::new();
     let mut weeks: Vec<WeekData> = periods
         .iter()
-        .map(|p| WeekData::empty(*p, source.url()))
+        .map(|p| WeekData::empty(*p, as_of, source.url()))
         .collect();
     for (w, p) in periods.iter().enumerate() {
         for m in Metric::ALL {
-            let (s, e) = m.range(p);
+            let (s, e) = m.range(p, as_of);
             let parts = chunks(s, e, m.step(), o.max_points);
             weeks[w].queries.push(QueryInfo {
                 metric: m,
@@ -177,7 +178,7 @@ pub async fn fetch(
 
 /// Put the points of one response on the week's grid, by node.
 fn place(week: &mut WeekData, m: Metric, series: Vec<(Labels, Vec<(f64, f64)>)>) {
-    let (start, _) = m.range(&week.period);
+    let (start, _) = m.range(&week.period, week.as_of);
     let n = m.points(&week.period);
     let step = m.step() as f64;
     let info = week.queries.iter_mut().find(|q| q.metric == m);

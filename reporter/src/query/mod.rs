@@ -86,21 +86,36 @@ impl Metric {
         }
     }
 
-    /// The first and last evaluation times for a period. Hourly values are evaluated at
-    /// the end of their hour (the window `[1h]` looks back), so point `i` is the hour
-    /// that starts `i` hours after the period's start.
-    pub fn range(self, p: &Period) -> (i64, i64) {
+    /// The first and last evaluation times for a period whose data ends at `as_of` (the
+    /// week may be in progress). Hourly values are evaluated at the end of their hour (the
+    /// window `[1h]` looks back), so point `i` is the hour that starts `i` hours after the
+    /// period's start. The last time is before the first when nothing is due yet.
+    pub fn range(self, p: &Period, as_of: i64) -> (i64, i64) {
         let (s, e) = (p.start.timestamp(), p.end.timestamp());
-        if self == Metric::Up {
+        let (first, last) = if self == Metric::Up {
             (s, e - UP_STEP)
         } else {
             (s + HOUR, e)
-        }
+        };
+        let step = self.step();
+        let upto = first + (as_of - first).div_euclid(step) * step;
+        (first, last.min(upto))
     }
 
+    /// Points on the whole week's grid (the length of a node's series).
     pub fn points(self, p: &Period) -> usize {
-        let (s, e) = self.range(p);
+        let (s, e) = self.range(p, i64::MAX);
         ((e - s) / self.step() + 1).max(0) as usize
+    }
+
+    /// Points due by `as_of`.
+    pub fn points_due(self, p: &Period, as_of: i64) -> usize {
+        let (s, e) = self.range(p, as_of);
+        if e < s {
+            0
+        } else {
+            ((e - s) / self.step() + 1) as usize
+        }
     }
 }
 
@@ -135,15 +150,19 @@ impl NodeData {
 #[derive(Clone, Debug)]
 pub struct WeekData {
     pub period: Period,
+    /// Data was asked for up to this time (Unix seconds): the period's end, or now for a
+    /// week in progress.
+    pub as_of: i64,
     pub source: String,
     pub nodes: BTreeMap<String, NodeData>,
     pub queries: Vec<QueryInfo>,
 }
 
 impl WeekData {
-    pub fn empty(period: Period, source: &str) -> WeekData {
+    pub fn empty(period: Period, as_of: i64, source: &str) -> WeekData {
         WeekData {
             period,
+            as_of: as_of.min(period.end.timestamp()),
             source: source.to_string(),
             nodes: BTreeMap::new(),
             queries: Vec::new(),
