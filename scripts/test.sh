@@ -24,6 +24,9 @@ command -v tmux >/dev/null || need+=(tmux)
 # disk-full test: procps and mount, present on most machines but not essential ones.
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)
 command -v mount >/dev/null || need+=(mount)
+# The weekly deck is rendered by LibreOffice Impress and paged with poppler.
+command -v soffice >/dev/null || need+=(libreoffice-impress)
+command -v pdftoppm >/dev/null && command -v pdfinfo >/dev/null || need+=(poppler-utils)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""
@@ -31,6 +34,14 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
         || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+# ... and read back by python-pptx and validated by openxml-audit (PyPI).
+pyneed=()
+python3 -c "import pptx" 2>/dev/null || pyneed+=(python-pptx)
+command -v openxml-audit >/dev/null || pyneed+=(openxml-audit)
+if [ ${#pyneed[@]} -gt 0 ]; then
+    echo "Installing ${pyneed[*]} (pip) ..." >&2
+    python3 -m pip install -q --disable-pip-version-check "${pyneed[@]}" >/dev/null
 fi
 # With the components installed, their tests must run: a missing one is a failure.
 export MESHSCOPE_REAL_COMPONENTS=required

@@ -101,7 +101,17 @@ impl SloConfig {
             serde_yaml::from_str(text).map_err(|e| SloError::File {
                 path: path.to_string(),
                 message: match e.location() {
-                    Some(l) => format!("{}:{}: {e}", l.line(), l.column()),
+                    Some(l) => {
+                        // serde_yaml ends its message with the location; we lead with it.
+                        let m = e.to_string();
+                        let suffix = format!(" at line {} column {}", l.line(), l.column());
+                        format!(
+                            "{}:{}: {}",
+                            l.line(),
+                            l.column(),
+                            m.strip_suffix(&suffix).unwrap_or(&m)
+                        )
+                    }
                     None => e.to_string(),
                 },
             })?

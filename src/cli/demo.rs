@@ -64,7 +64,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let now = serve::now_ms();
     let mesh = Mesh::new(a.nodes, a.seed, super::simulate::origin(now));
     if let Some(h) = a.history {
-        anyhow::ensure!(h <= 8 * 86_400_000, "--history may be at most 8d");
+        anyhow::ensure!(h <= 15 * 86_400_000, "--history may be at most 15d");
         backfill(&mesh, &dir.join("data"), now, h)?;
     }
 

@@ -39,10 +39,12 @@ pub struct SimulateArgs {
     pub no_failures: bool,
 }
 
-/// The simulated time origin: eight days before the start of today (UTC), so that a week
-/// of history and a live run share one set of counters.
+/// The simulated time origin: sixteen days before the start of today (UTC), so that two
+/// weeks of history (the demo reaches back to the start of the last complete week) and a
+/// live run share one set of counters. Whole days: the failing node's 30-minute cycle
+/// keeps its phase.
 pub(crate) fn origin(now: i64) -> i64 {
-    now.div_euclid(86_400_000) * 86_400_000 - 8 * 86_400_000
+    now.div_euclid(86_400_000) * 86_400_000 - 16 * 86_400_000
 }
 
 pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -55,8 +57,8 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(h) = a.history {
         anyhow::ensure!(
-            h <= 8 * 86_400_000,
-            "--history may be at most 8d (the simulated counters start 8 days ago)"
+            h <= 15 * 86_400_000,
+            "--history may be at most 15d (the simulated counters start 16 days before today)"
         );
         let end = now.div_euclid(a.history_step) * a.history_step;
         let start = end - h;

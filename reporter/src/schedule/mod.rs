@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
+use crate::query::fetch::FetchError;
 use crate::render::{write_atomic, Job, RenderError};
 use crate::week::Week;
 
@@ -112,7 +113,18 @@ impl Daemon {
         let last = read_state(&self.dir).map_err(|e| RenderError::Draw(e.to_string()))?;
         let weeks = due(last, latest, self.keep);
         for w in &weeks {
-            let r = self.job.render(*w, Utc::now()).await?;
+            let r = match self.job.render(*w, Utc::now()).await {
+                Ok(r) => r,
+                // A missed week the source has nothing for is skipped, so that it does
+                // not hold back the weeks after it; the latest is retried (its data may
+                // still be arriving).
+                Err(RenderError::Fetch(e @ FetchError::NoData { .. })) if *w != latest => {
+                    tracing::warn!(week = %w, error = %e, "Skipped a missed week without data.");
+                    write_state(&self.dir, *w)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let path = self.dir.join(deck_name(*w));
             write_atomic(&path, &r.bytes)?;
             write_state(&self.dir, *w)?;
