@@ -859,3 +859,41 @@ fn report_errors_name_the_problem() {
         "{err}"
     );
 }
+
+/// A deck of hostile labels and degenerate values (markup, control bytes, non-characters,
+/// emoji, right-to-left text, empty names; NaN, infinities, huge, tiny and negative
+/// values, series missing) opens in every reader.
+#[test]
+fn a_hostile_deck_opens_in_every_reader() {
+    if !readers_available() {
+        return;
+    }
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("hostile.pptx");
+    std::fs::write(&path, meshscope_reporter::sample::hostile_deck(3, 8)).unwrap();
+    let deck = read_deck(&path);
+    let slides = deck["slides"].as_array().unwrap();
+    let text = serde_json::to_string(&deck).unwrap();
+    for s in meshscope_reporter::sample::HOSTILE {
+        let kept: String = s
+            .chars()
+            .filter(|c| !c.is_control() && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+            .collect();
+        if !kept.is_empty() {
+            assert!(
+                text.contains(
+                    &serde_json::to_string(&kept)
+                        .unwrap()
+                        .trim_matches('"')
+                        .to_string()
+                ),
+                "{kept:?} survives"
+            );
+        }
+    }
+    audit(&path);
+    let pdf = d.path().join("pdf");
+    std::fs::create_dir_all(&pdf).unwrap();
+    render(&path, &pdf, slides.len());
+}

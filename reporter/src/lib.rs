@@ -8,6 +8,7 @@ pub mod model;
 pub mod pptx;
 pub mod query;
 pub mod render;
+pub mod sample;
 pub mod schedule;
 pub mod slo;
 pub mod week;

@@ -51,6 +51,9 @@ pub struct Rendered {
     pub slides: usize,
     pub fetch_time: Duration,
     pub build_time: Duration,
+    /// CPU time of the build (analysis, charts, package, lint): the process's, which
+    /// after the fetch is the build's alone.
+    pub build_cpu: Duration,
 }
 
 impl Job {
@@ -89,38 +92,49 @@ impl Job {
         bar.set_prefix("Building");
         bar.set_message("charts and slides");
         let t1 = Instant::now();
+        let cpu0 = cpu_time::ProcessTime::try_now().ok();
         let prev = weeks.pop();
         let this = weeks
             .pop()
             .ok_or_else(|| RenderError::Draw("no week fetched".into()))?;
-        let report = Report::new(this, prev, &self.slo);
         let meta = Meta {
             source: self.source.url().to_string(),
             generated,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        let deck = deck::build(&report, &meta).map_err(RenderError::Draw)?;
-        let bytes = pptx::write(&deck)?;
-        let findings = pptx::lint::lint(&bytes);
-        if !findings.is_empty() {
-            return Err(RenderError::Lint(findings.join("; ")));
-        }
+        let slo = self.slo.clone();
+        // The build is CPU work: off the async workers.
+        let (slides, bytes) = tokio::task::spawn_blocking(move || {
+            let report = Report::new(this, prev, &slo);
+            let deck = deck::build(&report, &meta).map_err(RenderError::Draw)?;
+            let bytes = pptx::write(&deck)?;
+            let findings = pptx::lint::lint(&bytes);
+            if !findings.is_empty() {
+                return Err(RenderError::Lint(findings.join("; ")));
+            }
+            Ok((deck.slides.len(), bytes))
+        })
+        .await
+        .map_err(|e| RenderError::Draw(format!("the build stopped: {e}")))??;
         let build_time = t1.elapsed();
+        let build_cpu = cpu0.map(|c| c.elapsed()).unwrap_or_default();
         bar.finish_and_clear();
         tracing::info!(
             week = %week,
-            slides = deck.slides.len(),
+            slides,
             bytes = bytes.len(),
             fetch_ms = fetch_time.as_millis() as u64,
             build_ms = build_time.as_millis() as u64,
+            build_cpu_ms = build_cpu.as_millis() as u64,
             "Built the deck."
         );
         Ok(Rendered {
             week,
-            slides: deck.slides.len(),
+            slides,
             bytes,
             fetch_time,
             build_time,
+            build_cpu,
         })
     }
 }

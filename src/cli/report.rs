@@ -105,12 +105,13 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let r = rt.block_on(job.render(week, generated))?;
     write_atomic(&out, &r.bytes)?;
     println!(
-        "Wrote {} ({} slides, {} bytes) for {week}: fetched in {:.2} s, built in {:.2} s",
+        "Wrote {} ({} slides, {} bytes) for {week}: fetched in {:.2} s, built in {:.2} s ({:.2} s CPU)",
         out.display(),
         r.slides,
         r.bytes.len(),
         r.fetch_time.as_secs_f64(),
-        r.build_time.as_secs_f64()
+        r.build_time.as_secs_f64(),
+        r.build_cpu.as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,10 @@ pub struct SimulateArgs {
     /// Instead of serving, write this much history ending now (e.g. 7d).
     #[arg(long, value_parser = super::duration_ms)]
     pub history: Option<i64>,
+    /// Where the history ends (Unix seconds or RFC 3339; default now), e.g. the end of an
+    /// ISO week for a benchmark deck. The history must still start at most 16 days ago.
+    #[arg(long = "history-end", value_parser = super::tsdb::time_arg)]
+    pub history_end: Option<i64>,
     /// Step between history samples.
     #[arg(long = "history-step", default_value = "15s", value_parser = super::duration_ms)]
     pub history_step: i64,
@@ -60,8 +64,13 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             h <= 15 * 86_400_000,
             "--history may be at most 15d (the simulated counters start 16 days before today)"
         );
-        let end = now.div_euclid(a.history_step) * a.history_step;
+        let end = a.history_end.unwrap_or(now).min(now);
+        let end = end.div_euclid(a.history_step) * a.history_step;
         let start = end - h;
+        anyhow::ensure!(
+            start >= mesh.origin_ms,
+            "--history and --history-end reach back before the simulated origin (16 days before today)"
+        );
         anyhow::ensure!(
             a.history_out.is_some() || a.storage_path.is_some(),
             "--history needs --history-out FILE or --storage.tsdb.path DIR"

@@ -38,7 +38,7 @@ pub struct BackfillRulesArgs {
     pub store: StoreArgs,
 }
 
-fn time_arg(s: &str) -> Result<i64, String> {
+pub(crate) fn time_arg(s: &str) -> Result<i64, String> {
     meshscope_collector::api::parse_time(s)
 }
 

@@ -959,7 +959,10 @@ pub fn build(r: &Report, meta: &Meta) -> Result<Deck, String> {
             &["Node", "Series", "From", "To", "Length"],
             gap_rows,
             "No gaps: every series that exists has a point at every step.",
-            || Notes::new(&r.this, prev, "Every run of missing points in a node's series (a gap is drawn as a gap, never filled)."),
+            || {
+                Notes::new(&r.this, prev, "Every run of missing points in a node's series (a gap is drawn as a gap, never filled).")
+                    .queries(&Metric::ALL, false)
+            },
         ));
     }
 
@@ -971,3 +974,6 @@ pub fn build(r: &Report, meta: &Meta) -> Result<Deck, String> {
         slides,
     })
 }
+
+#[cfg(test)]
+mod tests;

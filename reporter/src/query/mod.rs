@@ -173,3 +173,48 @@ impl WeekData {
         self.queries.iter().find(|q| q.metric == m)
     }
 }
+
+impl WeekData {
+    /// A week made up rather than fetched, for tests, fuzzing and benchmarks: every node
+    /// gets every series, `value(node, metric, index)` gives each point (NaN is a gap),
+    /// and the query records say what a fetch of it would have said.
+    pub fn synthetic(
+        period: Period,
+        nodes: &[(String, String)],
+        value: &dyn Fn(usize, Metric, usize) -> f64,
+    ) -> WeekData {
+        let end = period.end.timestamp();
+        let mut w = WeekData::empty(period, end, "synthetic");
+        for (i, (node, role)) in nodes.iter().enumerate() {
+            let mut d = NodeData {
+                role: role.clone(),
+                series: BTreeMap::new(),
+            };
+            for m in Metric::ALL {
+                let v: Vec<f64> = (0..m.points(&period)).map(|j| value(i, m, j)).collect();
+                d.series.insert(m, v);
+            }
+            w.nodes.insert(node.clone(), d);
+        }
+        for m in Metric::ALL {
+            let (start, last) = m.range(&period, end);
+            let samples = w
+                .nodes
+                .values()
+                .filter_map(|n| n.get(m))
+                .map(|s| s.iter().filter(|v| !v.is_nan()).count())
+                .sum();
+            w.queries.push(QueryInfo {
+                metric: m,
+                expr: m.expr(),
+                start,
+                end: last,
+                step: m.step(),
+                requests: 1,
+                series: nodes.len(),
+                samples,
+            });
+        }
+        w
+    }
+}
