@@ -3,7 +3,7 @@
 //! range the schema reserves for them (from 2^31) and distinct from each other.
 
 use super::xml::Xml;
-use super::{NS_A, NS_P, NS_R, SLIDE_W};
+use super::{PML_NS, SLIDE_W};
 
 pub const MASTER_ID: u32 = 2_147_483_648;
 /// Layout ids follow the master's.
@@ -45,6 +45,26 @@ pub fn xfrm(x: &mut Xml, r: super::Rect) {
         .close();
 }
 
+/// The non-visual properties of a placeholder shape (`p:nvSpPr`): its id and name, its
+/// locks, and which placeholder of the layout or master it is.
+pub fn placeholder_nv(
+    x: &mut Xml,
+    id: u32,
+    name: &str,
+    ph: &[(&str, &str)],
+    locks: &[(&str, &str)],
+) {
+    x.open("p:nvSpPr", &[])
+        .empty("p:cNvPr", &[("id", &id.to_string()), ("name", name)])
+        .open("p:cNvSpPr", &[])
+        .empty("a:spLocks", locks)
+        .close()
+        .open("p:nvPr", &[])
+        .empty("p:ph", ph)
+        .close()
+        .close();
+}
+
 /// A placeholder shape with a position and (for masters and layouts) prompt text.
 pub fn placeholder(
     x: &mut Xml,
@@ -55,15 +75,7 @@ pub fn placeholder(
     text: &str,
 ) {
     x.open("p:sp", &[]);
-    x.open("p:nvSpPr", &[])
-        .empty("p:cNvPr", &[("id", &id.to_string()), ("name", name)])
-        .open("p:cNvSpPr", &[])
-        .empty("a:spLocks", &[("noGrp", "1")])
-        .close()
-        .open("p:nvPr", &[])
-        .empty("p:ph", ph)
-        .close()
-        .close();
+    placeholder_nv(x, id, name, ph, &[("noGrp", "1")]);
     x.open("p:spPr", &[]);
     xfrm(x, r);
     x.open("a:prstGeom", &[("prst", "rect")])
@@ -116,10 +128,7 @@ fn text_style(x: &mut Xml, name: &'static str, size: &str, bold: bool, color: &s
 /// The slide master: a title placeholder, the colour map, the layout list, text styles.
 pub fn master() -> Vec<u8> {
     let mut x = Xml::new();
-    x.open(
-        "p:sldMaster",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.open("p:sldMaster", &PML_NS);
     x.open("p:cSld", &[]);
     background(&mut x);
     group_start(&mut x);
@@ -169,9 +178,9 @@ pub fn layout(i: usize) -> Vec<u8> {
     x.open(
         "p:sldLayout",
         &[
-            ("xmlns:a", NS_A),
-            ("xmlns:r", NS_R),
-            ("xmlns:p", NS_P),
+            PML_NS[0],
+            PML_NS[1],
+            PML_NS[2],
             ("type", kind),
             ("preserve", "1"),
         ],
@@ -230,10 +239,7 @@ pub const NOTES_BODY_RECT: super::Rect = super::Rect {
 /// The notes master: a slide image and a body placeholder.
 pub fn notes_master() -> Vec<u8> {
     let mut x = Xml::new();
-    x.open(
-        "p:notesMaster",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.open("p:notesMaster", &PML_NS);
     x.open("p:cSld", &[]);
     background(&mut x);
     group_start(&mut x);

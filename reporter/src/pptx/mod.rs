@@ -24,6 +24,8 @@ pub const NS_A: &str = "http://schemas.openxmlformats.org/drawingml/2006/main";
 pub const NS_R: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
 pub const NS_P: &str = "http://schemas.openxmlformats.org/presentationml/2006/main";
 pub const NS_C: &str = "http://schemas.openxmlformats.org/drawingml/2006/chart";
+/// The namespaces every PresentationML part's root element declares.
+pub const PML_NS: [(&str, &str); 3] = [("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)];
 
 /// 16:9, in EMU (914,400 per inch).
 pub const SLIDE_W: i64 = 12_192_000;

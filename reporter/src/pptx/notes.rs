@@ -1,46 +1,33 @@
 //! `ppt/notesSlides/notesSlideN.xml`: the speaker notes of one slide, one paragraph per
 //! line, in the body placeholder the notes master defines.
 
-use super::master::group_start;
+use super::master::{group_start, placeholder_nv};
 use super::slide::para;
 use super::xml::Xml;
-use super::{Para, NS_A, NS_P, NS_R};
+use super::{Para, PML_NS};
 
 pub fn notes(text: &str) -> Vec<u8> {
     let mut x = Xml::new();
-    x.open(
-        "p:notes",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.open("p:notes", &PML_NS);
     x.open("p:cSld", &[]);
     group_start(&mut x);
     x.open("p:sp", &[]);
-    x.open("p:nvSpPr", &[])
-        .empty(
-            "p:cNvPr",
-            &[("id", "2"), ("name", "Slide Image Placeholder 1")],
-        )
-        .open("p:cNvSpPr", &[])
-        .empty(
-            "a:spLocks",
-            &[("noGrp", "1"), ("noRot", "1"), ("noChangeAspect", "1")],
-        )
-        .close()
-        .open("p:nvPr", &[])
-        .empty("p:ph", &[("type", "sldImg"), ("idx", "2")])
-        .close()
-        .close();
+    placeholder_nv(
+        &mut x,
+        2,
+        "Slide Image Placeholder 1",
+        &[("type", "sldImg"), ("idx", "2")],
+        &[("noGrp", "1"), ("noRot", "1"), ("noChangeAspect", "1")],
+    );
     x.empty("p:spPr", &[]).close();
     x.open("p:sp", &[]);
-    x.open("p:nvSpPr", &[])
-        .empty("p:cNvPr", &[("id", "3"), ("name", "Notes Placeholder 2")])
-        .open("p:cNvSpPr", &[])
-        .empty("a:spLocks", &[("noGrp", "1")])
-        .close()
-        .open("p:nvPr", &[])
-        .empty("p:ph", &[("type", "body"), ("idx", "1")])
-        .close()
-        .close();
+    placeholder_nv(
+        &mut x,
+        3,
+        "Notes Placeholder 2",
+        &[("type", "body"), ("idx", "1")],
+        &[("noGrp", "1")],
+    );
     x.empty("p:spPr", &[]);
     x.open("p:txBody", &[])
         .empty("a:bodyPr", &[])

@@ -4,7 +4,7 @@
 
 use super::master::{MASTER_ID, NOTES_H, NOTES_W};
 use super::xml::Xml;
-use super::{Deck, NS_A, NS_P, NS_R, SLIDE_H, SLIDE_W};
+use super::{Deck, NS_A, PML_NS, SLIDE_H, SLIDE_W};
 
 /// The first slide id the schema allows.
 pub const FIRST_SLIDE_ID: u32 = 256;
@@ -13,12 +13,7 @@ pub fn presentation(master_rid: &str, notes_master_rid: &str, slide_rids: &[Stri
     let mut x = Xml::new();
     x.open(
         "p:presentation",
-        &[
-            ("xmlns:a", NS_A),
-            ("xmlns:r", NS_R),
-            ("xmlns:p", NS_P),
-            ("saveSubsetFonts", "1"),
-        ],
+        &[PML_NS[0], PML_NS[1], PML_NS[2], ("saveSubsetFonts", "1")],
     );
     x.open("p:sldMasterIdLst", &[])
         .empty(
@@ -50,19 +45,13 @@ pub fn presentation(master_rid: &str, notes_master_rid: &str, slide_rids: &[Stri
 
 pub fn pres_props() -> Vec<u8> {
     let mut x = Xml::new();
-    x.empty(
-        "p:presentationPr",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.empty("p:presentationPr", &PML_NS);
     x.finish()
 }
 
 pub fn view_props() -> Vec<u8> {
     let mut x = Xml::new();
-    x.open(
-        "p:viewPr",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.open("p:viewPr", &PML_NS);
     x.open("p:normalViewPr", &[])
         .empty("p:restoredLeft", &[("sz", "15620")])
         .empty("p:restoredTop", &[("sz", "94660")])

@@ -3,11 +3,11 @@
 //! the tree itself). Charts and pictures live in their own parts: `embed` adds them and
 //! answers the relationship id.
 
-use super::master::{group_start, xfrm};
+use super::master::{group_start, placeholder_nv, xfrm};
 use super::xml::Xml;
 use super::{
-    Align, Cell, Chart, Layout, Para, PptxError, Rect, Shape, Slide, Table, EMU_PER_PT, NS_A, NS_C,
-    NS_P, NS_R,
+    Align, Cell, Chart, Layout, Para, PptxError, Rect, Shape, Slide, Table, EMU_PER_PT, NS_C, NS_R,
+    PML_NS,
 };
 
 pub enum Embed<'a> {
@@ -63,15 +63,7 @@ pub fn para(x: &mut Xml, p: &Para) {
 
 fn title(x: &mut Xml, id: u32, ph: &[(&str, &str)], name: &str, paras: &[Para]) {
     x.open("p:sp", &[]);
-    x.open("p:nvSpPr", &[])
-        .empty("p:cNvPr", &[("id", &id.to_string()), ("name", name)])
-        .open("p:cNvSpPr", &[])
-        .empty("a:spLocks", &[("noGrp", "1")])
-        .close()
-        .open("p:nvPr", &[])
-        .empty("p:ph", ph)
-        .close()
-        .close();
+    placeholder_nv(x, id, name, ph, &[("noGrp", "1")]);
     x.empty("p:spPr", &[]);
     x.open("p:txBody", &[])
         .empty("a:bodyPr", &[])
@@ -289,10 +281,7 @@ pub fn slide(
     embed: &mut dyn FnMut(Embed<'_>) -> Result<String, PptxError>,
 ) -> Result<Vec<u8>, PptxError> {
     let mut x = Xml::new();
-    x.open(
-        "p:sld",
-        &[("xmlns:a", NS_A), ("xmlns:r", NS_R), ("xmlns:p", NS_P)],
-    );
+    x.open("p:sld", &PML_NS);
     x.open("p:cSld", &[]);
     group_start(&mut x);
     let mut id = 2;
