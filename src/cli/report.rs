@@ -38,7 +38,7 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
     /// Run as a daemon and write a deck on this cron schedule (six fields with seconds,
     /// e.g. "0 0 7 * * Mon" for Mondays at 07:00 in --timezone).
-    #[arg(long, requires = "out_dir")]
+    #[arg(long, requires = "out_dir", conflicts_with_all = ["week", "generated_at"])]
     pub schedule: Option<String>,
     /// With --schedule: the folder for meshscope-weekly-YYYY-Www.pptx and the state file.
     #[arg(long = "out-dir")]
