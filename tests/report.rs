@@ -393,17 +393,20 @@ fn demo_history_gives_a_deck_every_reader_opens_with_the_source_numbers() {
             &hourly(&base, expr, start, hours),
         );
     }
+    // Every series of every native chart is checked against the source.
     let prev = week.previous().period(chrono_tz::UTC).start.timestamp();
-    assert_series(
-        "In, previous week",
-        values(t, "In, previous week"),
-        &hourly(
-            &base,
+    for (series, expr) in [
+        (
+            "In, previous week",
             "sum(avg_over_time(node:mesh_messages_in:rate1m[1h])) * 3600",
-            prev,
-            hours,
         ),
-    );
+        (
+            "Out, previous week",
+            "sum(avg_over_time(node:mesh_messages_out:rate1m[1h])) * 3600",
+        ),
+    ] {
+        assert_series(series, values(t, series), &hourly(&base, expr, prev, hours));
+    }
     let e = chart(&deck, "Errors and drops");
     assert_series(
         "Errors/s",
@@ -425,6 +428,18 @@ fn demo_history_gives_a_deck_every_reader_opens_with_the_source_numbers() {
             hours,
         ),
     );
+    for (series, expr) in [
+        (
+            "Errors/s, previous week",
+            "sum(avg_over_time(node:mesh_errors:rate1m[1h]))",
+        ),
+        (
+            "Drops/s, previous week",
+            "sum(avg_over_time(node:mesh_drops:rate1m[1h]))",
+        ),
+    ] {
+        assert_series(series, values(e, series), &hourly(&base, expr, prev, hours));
+    }
     let b = chart(&deck, "Backlog and consumer lag");
     for s in b["series"].as_array().unwrap() {
         let role = s["name"].as_str().unwrap();
@@ -442,6 +457,16 @@ fn demo_history_gives_a_deck_every_reader_opens_with_the_source_numbers() {
         &hourly(
             &base,
             "sum(max_over_time(node:mesh_bgp_peers_down:count[1h]))",
+            start,
+            hours,
+        ),
+    );
+    assert_series(
+        "fabric drops",
+        values(f, "Fabric drops/s"),
+        &hourly(
+            &base,
+            "sum(avg_over_time(node:mesh_fabric_drops:rate1m[1h]))",
             start,
             hours,
         ),
@@ -464,6 +489,11 @@ fn demo_history_gives_a_deck_every_reader_opens_with_the_source_numbers() {
         let avail = pts.values().filter(|v| **v >= 1.0).count() as f64 / pts.len() as f64;
         let got = values(a, "Availability")[i].as_f64().unwrap();
         assert!(close(got, avail), "{node}: chart {got}, source {avail}");
+        assert_eq!(
+            values(a, "SLO")[i].as_f64(),
+            Some(0.999),
+            "{node}: the default SLO"
+        );
         // Down intervals: runs of minutes at 0.
         let mut prev_down = false;
         for t in (start..p.end.timestamp()).step_by(60) {
