@@ -38,10 +38,12 @@ fi
 # ... and read back by python-pptx and validated by openxml-audit (PyPI).
 pyneed=()
 python3 -c "import pptx" 2>/dev/null || pyneed+=(python-pptx)
-command -v openxml-audit >/dev/null || pyneed+=(openxml-audit)
+python3 -c "import openxml_audit" 2>/dev/null || pyneed+=(openxml-audit)
 if [ ${#pyneed[@]} -gt 0 ]; then
     echo "Installing ${pyneed[*]} (pip) ..." >&2
     python3 -m pip install -q --disable-pip-version-check "${pyneed[@]}" >/dev/null
+    # Under pyenv, make the new console scripts (openxml-audit) visible on PATH too.
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
 fi
 # With the components installed, their tests must run: a missing one is a failure.
 export MESHSCOPE_REAL_COMPONENTS=required

@@ -37,7 +37,7 @@ fn python_has(module: &str) -> bool {
 
 fn readers_available() -> bool {
     python_has("pptx")
-        && available("openxml-audit")
+        && python_has("openxml_audit")
         && available("soffice")
         && available("pdftoppm")
 }
@@ -64,7 +64,10 @@ fn read_deck(path: &Path) -> Value {
 }
 
 fn audit(path: &Path) {
-    let out = Command::new("openxml-audit")
+    // `openxml-audit` as a module: the same program as the console script, found
+    // wherever pip put the package, whatever is on PATH.
+    let out = Command::new("python3")
+        .args(["-m", "openxml_audit"])
         .arg(path)
         .args(["--format", "microsoft365", "-o", "json"])
         .output()
