@@ -1,4 +1,4 @@
-# Shared by the viewer benchmark scripts (sourced, not run): BIN and WORK must be set.
+# Shared by the benchmark scripts (sourced, not run): BIN and WORK must be set.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 free_display() { for n in $(seq 100 400); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || { echo $n; return; }; done; }

@@ -21,7 +21,7 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DB="$WORK"
 if [ -n "${DATA:-}" ]; then mkdir -p "$DATA"; DB="$(realpath "$DATA")"; fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-lib.sh   # free_port
 
 # The last complete ISO week in UTC: its name, start and end (Unix seconds).
 read -r WEEK START END <<<"$(python3 - <<'PY'

@@ -167,6 +167,9 @@ fn total(n: &NodeData, m: Metric) -> f64 {
         .map_or(0.0, |s| finite(s).sum::<f64>() * HOUR as f64)
 }
 
+/// How a limit and its peak are printed in an incident.
+type Show = dyn Fn(f64) -> String;
+
 /// Runs of indices where `pred` holds: (first, length).
 fn runs(s: &[f64], pred: impl Fn(f64) -> bool) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -372,29 +375,31 @@ impl Report {
                     .map(|(i, len)| (i, len, max(finite(&v[i..i + len])).unwrap_or(f64::NAN)))
                     .collect()
             };
-            for (i, len, peak) in over(Metric::LatencyP99, s.latency_p99_seconds) {
-                let what = format!(
-                    "p99 latency over {} (peak {})",
-                    crate::format::latency(s.latency_p99_seconds),
-                    crate::format::latency(peak)
-                );
-                add(i, len, HOUR, what);
-            }
-            for (i, len, peak) in over(Metric::Backlog, s.backlog_messages) {
-                let what = format!(
-                    "backlog over {} (peak {})",
-                    crate::format::si(s.backlog_messages),
-                    crate::format::si(peak)
-                );
-                add(i, len, HOUR, what);
-            }
-            for (i, len, peak) in over(Metric::Errors, s.errors_per_second) {
-                let what = format!(
-                    "errors over {}/s (peak {}/s)",
-                    crate::format::si(s.errors_per_second),
-                    crate::format::si(peak)
-                );
-                add(i, len, HOUR, what);
+            let fmt_rate = |v: f64| format!("{}/s", crate::format::si(v));
+            let limits: [(Metric, &str, f64, &Show); 3] = [
+                (
+                    Metric::LatencyP99,
+                    "p99 latency",
+                    s.latency_p99_seconds,
+                    &crate::format::latency,
+                ),
+                (
+                    Metric::Backlog,
+                    "backlog",
+                    s.backlog_messages,
+                    &crate::format::si,
+                ),
+                (Metric::Errors, "errors", s.errors_per_second, &fmt_rate),
+            ];
+            for (m, what, target, show) in limits {
+                for (i, len, peak) in over(m, target) {
+                    add(
+                        i,
+                        len,
+                        HOUR,
+                        format!("{what} over {} (peak {})", show(target), show(peak)),
+                    );
+                }
             }
             for (m, v) in &n.series {
                 let (first, _) = m.range(&this.period, this.as_of);

@@ -45,6 +45,14 @@ pub fn xfrm(x: &mut Xml, r: super::Rect) {
         .close();
 }
 
+/// A shape's position and its geometry, a plain rectangle (inside `p:spPr`).
+pub fn rect_geometry(x: &mut Xml, r: super::Rect) {
+    xfrm(x, r);
+    x.open("a:prstGeom", &[("prst", "rect")])
+        .empty("a:avLst", &[])
+        .close();
+}
+
 /// The non-visual properties of a placeholder shape (`p:nvSpPr`): its id and name, its
 /// locks, and which placeholder of the layout or master it is.
 pub fn placeholder_nv(
@@ -77,10 +85,7 @@ pub fn placeholder(
     x.open("p:sp", &[]);
     placeholder_nv(x, id, name, ph, &[("noGrp", "1")]);
     x.open("p:spPr", &[]);
-    xfrm(x, r);
-    x.open("a:prstGeom", &[("prst", "rect")])
-        .empty("a:avLst", &[])
-        .close();
+    rect_geometry(x, r);
     x.close();
     x.open("p:txBody", &[])
         .empty("a:bodyPr", &[("anchor", "ctr")])

@@ -3,7 +3,7 @@
 //! the tree itself). Charts and pictures live in their own parts: `embed` adds them and
 //! answers the relationship id.
 
-use super::master::{group_start, placeholder_nv, xfrm};
+use super::master::{group_start, placeholder_nv, rect_geometry};
 use super::xml::Xml;
 use super::{
     Align, Cell, Chart, Layout, Para, PptxError, Rect, Shape, Slide, Table, EMU_PER_PT, NS_C, NS_R,
@@ -85,10 +85,7 @@ fn text_box(x: &mut Xml, id: u32, rect: Rect, paras: &[Para]) {
         .empty("p:nvPr", &[])
         .close();
     x.open("p:spPr", &[]);
-    xfrm(x, rect);
-    x.open("a:prstGeom", &[("prst", "rect")])
-        .empty("a:avLst", &[])
-        .close();
+    rect_geometry(x, rect);
     x.empty("a:noFill", &[]);
     x.close();
     x.open("p:txBody", &[])
@@ -269,10 +266,7 @@ fn picture(x: &mut Xml, id: u32, rect: Rect, rid: &str, descr: &str) {
         .close()
         .close();
     x.open("p:spPr", &[]);
-    xfrm(x, rect);
-    x.open("a:prstGeom", &[("prst", "rect")])
-        .empty("a:avLst", &[])
-        .close();
+    rect_geometry(x, rect);
     x.close().close();
 }
 
