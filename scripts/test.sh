@@ -27,6 +27,8 @@ command -v mount >/dev/null || need+=(mount)
 # The weekly deck is rendered by LibreOffice Impress and paged with poppler.
 command -v soffice >/dev/null || need+=(libreoffice-impress)
 command -v pdftoppm >/dev/null && command -v pdfinfo >/dev/null || need+=(poppler-utils)
+# With --no-install-recommends LibreOffice brings no text font: the rendered pages need one.
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""
