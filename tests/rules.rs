@@ -171,6 +171,43 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
             "no {series} for role {role}"
         );
     }
+    // The mesh model follows the scrapes (1 s) rather than its 15 s interval: a change a
+    // scrape brings is in the model within about a second.
+    std::thread::sleep(Duration::from_secs(6));
+    for (expr, rule) in [
+        (
+            "min(count_over_time(node:mesh_up:max[5s]))",
+            "evaluations of the model per node in the last 5 s",
+        ),
+        (
+            "max(time() - timestamp(node:mesh_messages_in:rate1m))",
+            "age of the newest model sample",
+        ),
+    ] {
+        let (_, body) = get(&format!(
+            "{mb}/api/v1/query?query={}",
+            expr.replace(' ', "%20")
+                .replace('[', "%5B")
+                .replace(']', "%5D")
+        ))
+        .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let x: f64 = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{expr}: {body}"));
+        if expr.starts_with("min") {
+            assert!(
+                x >= 3.0,
+                "{rule}: {x} (the model does not follow the scrapes)"
+            );
+        } else {
+            assert!(
+                x < 2.5,
+                "{rule}: {x} s (the model does not follow the scrapes)"
+            );
+        }
+    }
     // The rules API reports every group healthy.
     let (_, body) = get(&format!("{mb}/api/v1/rules")).unwrap();
     let v: Value = serde_json::from_str(&body).unwrap();

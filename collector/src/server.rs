@@ -130,6 +130,7 @@ pub async fn run(
     let scrape = ScrapeManager::start(db.clone(), shutdown.clone());
     scrape.apply(&cfg).map_err(anyhow::Error::msg)?;
     let rules = RuleManager::new(db.clone(), opts.query.clone(), shutdown.clone());
+    rules.follow_scrapes(scrape.stats.committed.subscribe());
     rules.apply(groups, cfg.global.evaluation_interval().0);
     let c = Arc::new(Collector {
         db: db.clone(),

@@ -145,6 +145,8 @@ async fn run(
             );
             match (n, l, u) {
                 (Ok(n), Ok(l), Ok(u)) => publish(&model, &tx, |m| {
+                    let mut seen = std::collections::HashSet::new();
+                    let mut round_ms = None;
                     for (metric, t, v) in &n {
                         let (Some(name), Some(node)) = (metric.get("__name__"), metric.get("node"))
                         else {
@@ -152,7 +154,12 @@ async fn run(
                         };
                         let role = metric.get("role").map_or("", String::as_str);
                         m.add(name, node, role, (t * 1000.0) as i64, *v);
+                        round_ms = Some((t * 1000.0) as i64);
+                        if let Some(s) = crate::model::Series::from_record(name) {
+                            seen.insert((node.clone(), s));
+                        }
                     }
+                    m.end_round(round_ms.unwrap_or_else(now_ms), &seen);
                     for (metric, t, v) in &u {
                         if let Some(node) = metric.get("node") {
                             let role = metric.get("role").map_or("", String::as_str);

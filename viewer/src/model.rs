@@ -140,9 +140,10 @@ impl Ring {
         self.pts.back().copied()
     }
 
-    /// The newest finite value.
+    /// The newest value, if it is a number: a series that stopped (its node went down)
+    /// has a gap as its newest point and no current value.
     pub fn current(&self) -> Option<f64> {
-        self.pts.iter().rev().find(|p| p.1.is_finite()).map(|p| p.1)
+        self.pts.back().map(|p| p.1).filter(|v| v.is_finite())
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &(i64, f64)> + ExactSizeIterator {
@@ -255,6 +256,19 @@ impl Model {
         }
     }
 
+    /// After a round of instant queries at `t_ms`: each known node's series that the
+    /// round did not return gets a gap there, so a node that went away stops showing its
+    /// last rate as current.
+    pub fn end_round(&mut self, t_ms: i64, seen: &std::collections::HashSet<(String, Series)>) {
+        for n in self.nodes.values_mut() {
+            for s in Series::ALL {
+                if !seen.contains(&(n.name.clone(), s)) {
+                    n.series[s.index()].push(t_ms, f64::NAN);
+                }
+            }
+        }
+    }
+
     pub fn set_links(&mut self, mut links: Vec<Link>) {
         links.sort_by(|a, b| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)));
         self.links = links;
@@ -361,6 +375,18 @@ mod tests {
         assert_eq!(n.up, Some(1.0));
         assert_eq!(n.series[Series::MessagesIn.index()].current(), Some(3.0));
         assert!(n.series[Series::Backlog.index()].is_empty());
+        // A round that no longer returns kafka-0's messages leaves a gap: no current
+        // value, the history kept.
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(("kafka-0".to_string(), Series::MessagesIn));
+        m.end_round(6000, &seen);
+        let n = &m.nodes["kafka-0"];
+        assert_eq!(n.series[Series::MessagesIn.index()].current(), Some(3.0));
+        assert_eq!(n.series[Series::Backlog.index()].current(), None);
+        m.end_round(7000, &std::collections::HashSet::new());
+        let r = &m.nodes["kafka-0"].series[Series::MessagesIn.index()];
+        assert_eq!(r.current(), None);
+        assert_eq!(r.iter().next(), Some(&(5000, 3.0)));
         let lm = |name: &str, s: &str, d: &str| {
             BTreeMap::from([
                 ("__name__".to_string(), name.to_string()),

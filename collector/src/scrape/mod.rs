@@ -35,6 +35,30 @@ pub struct ScrapeStats {
     pub duration_buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
     /// Sum of scrape durations in microseconds.
     pub duration_sum_us: AtomicU64,
+    /// Bumped after every scrape's commit: the mesh-model rules evaluate right after new
+    /// data arrives rather than waiting for their next tick (see `RuleManager`).
+    pub committed: Committed,
+}
+
+/// A counter of committed scrapes that tasks can wait on (a `watch` channel: every
+/// receiver sees that something changed, however many scrapes happened meanwhile).
+#[derive(Debug)]
+pub struct Committed(tokio::sync::watch::Sender<u64>);
+
+impl Default for Committed {
+    fn default() -> Self {
+        Committed(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl Committed {
+    pub fn bump(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 impl ScrapeStats {

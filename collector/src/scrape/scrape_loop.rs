@@ -243,6 +243,7 @@ impl ScrapeLoop {
             }
         };
         self.stats.scrapes.fetch_add(1, Ordering::Relaxed);
+        self.stats.committed.bump();
         self.stats
             .samples_scraped
             .fetch_add(counts.scraped, Ordering::Relaxed);
