@@ -141,6 +141,7 @@ mod faults;
 mod promql_diff;
 mod query_api;
 mod real;
+mod remote;
 mod report;
 mod rules;
 mod security;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod exposition;
 pub mod promql;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod server;

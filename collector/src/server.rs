@@ -59,6 +59,7 @@ pub struct Collector {
     pub query: crate::promql::EvalOptions,
     pub query_concurrency: usize,
     pub rules: Arc<RuleManager>,
+    pub remote: Arc<crate::remote::RemoteWrite>,
     mesh_model_rules: bool,
     flags: std::collections::BTreeMap<String, String>,
     retention: String,
@@ -90,6 +91,7 @@ impl Collector {
                 let groups = rule_groups(&cfg, self.mesh_model_rules)?;
                 self.scrape.apply(&cfg)?;
                 self.rules.apply(groups, cfg.global.evaluation_interval().0);
+                self.remote.apply(&cfg)?;
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
                 Ok(())
             });
@@ -127,6 +129,13 @@ pub async fn run(
     let db = tokio::task::spawn_blocking(move || Db::open(&path, sopts)).await??;
     let db = Arc::new(db);
     let groups = rule_groups(&cfg, opts.mesh_model_rules).map_err(anyhow::Error::msg)?;
+    // Remote write first: it finds the end of the WAL, and everything committed after
+    // that (the first scrape on) is sent.
+    let remote = Arc::new(crate::remote::RemoteWrite::new(
+        opts.storage_path.join("wal"),
+        shutdown.clone(),
+    ));
+    remote.apply(&cfg).map_err(anyhow::Error::msg)?;
     let scrape = ScrapeManager::start(db.clone(), shutdown.clone());
     scrape.apply(&cfg).map_err(anyhow::Error::msg)?;
     let rules = RuleManager::new(db.clone(), opts.query.clone(), shutdown.clone());
@@ -144,6 +153,7 @@ pub async fn run(
         query: opts.query.clone(),
         query_concurrency: opts.query_concurrency,
         rules,
+        remote: remote.clone(),
         mesh_model_rules: opts.mesh_model_rules,
         flags: opts.flags.clone(),
         retention: if opts.storage.retention_time_ms > 0 {
@@ -243,6 +253,9 @@ pub async fn run(
     shutdown.cancel();
     scrape.stop_all();
     while tasks.join_next().await.is_some() {}
+    // Remote write sends what it still holds (for a few seconds) before the store closes.
+    let r = remote.clone();
+    tokio::task::spawn_blocking(move || r.stop()).await?;
     let db2 = db.clone();
     tokio::task::spawn_blocking(move || db2.close()).await??;
     tracing::info!("The collector stopped; the WAL is synced");
@@ -648,6 +661,10 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "How long the last evaluation of each rule group took.",
         &d_ref,
     );
+    for (name, ty, help, v) in c.remote.metrics() {
+        let v: Vec<(&str, f64)> = v.iter().map(|(l, x)| (l.as_str(), *x)).collect();
+        family(name, ty, help, &v);
+    }
     family(
         "meshscope_tsdb_ready",
         "gauge",

@@ -382,7 +382,8 @@ impl FileSdConfig {
 }
 
 with_http_client_fields! {
-/// Accepted and kept for the remote-write issue; not acted on yet.
+/// A remote-write destination (see `crate::remote`). `send_exemplars` and
+/// `metadata_config` are accepted for compatibility; no exemplars or metadata are sent.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteConfig {

@@ -84,6 +84,44 @@ impl Client {
         Ok(Client { inner, auth })
     }
 
+    /// A POST request on this client (remote write).
+    pub fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.inner.post(url)
+    }
+
+    /// `req` with this client's credentials; secret files are read now, so a rotated
+    /// secret is picked up.
+    pub fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        Ok(match &self.auth {
+            Auth::None => req,
+            Auth::Basic {
+                user,
+                password,
+                password_file,
+            } => {
+                let pw = match password_file {
+                    Some(f) => Some(read_secret(f)?),
+                    None => password.clone(),
+                };
+                req.basic_auth(user, pw)
+            }
+            Auth::Header {
+                kind,
+                credentials,
+                credentials_file,
+            } => {
+                let c = match credentials_file {
+                    Some(f) => read_secret(f)?,
+                    None => credentials.clone().unwrap_or_default(),
+                };
+                req.header(reqwest::header::AUTHORIZATION, format!("{kind} {c}"))
+            }
+        })
+    }
+
     /// GET `url` into `buf` (cleared first). Returns the response's content type.
     /// Fails on any status but 200, when the (decompressed) body passes `limit` bytes
     /// (0 = no limit), and when the whole exchange takes longer than `timeout`.
@@ -104,31 +142,7 @@ impl Client {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             );
-        match &self.auth {
-            Auth::None => {}
-            Auth::Basic {
-                user,
-                password,
-                password_file,
-            } => {
-                let pw = match password_file {
-                    Some(f) => Some(read_secret(f)?),
-                    None => password.clone(),
-                };
-                req = req.basic_auth(user, pw);
-            }
-            Auth::Header {
-                kind,
-                credentials,
-                credentials_file,
-            } => {
-                let c = match credentials_file {
-                    Some(f) => read_secret(f)?,
-                    None => credentials.clone().unwrap_or_default(),
-                };
-                req = req.header(reqwest::header::AUTHORIZATION, format!("{kind} {c}"));
-            }
-        }
+        req = self.authorize(req)?;
         let work = async {
             let mut resp = req.send().await.map_err(|e| describe(&e))?;
             let status = resp.status();
@@ -160,7 +174,7 @@ impl Client {
 }
 
 /// reqwest's error with its causes, which carry the useful part ("connection refused").
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {

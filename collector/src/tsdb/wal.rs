@@ -20,9 +20,9 @@ use super::labels::{read_uvarint, write_uvarint, Labels};
 
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
-const HEADER: usize = 8;
+pub(crate) const HEADER: usize = 8;
 /// Largest record accepted on replay (anything larger is corruption).
-const MAX_RECORD: usize = 256 << 20;
+pub(crate) const MAX_RECORD: usize = 256 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -106,7 +106,7 @@ impl Record {
 
 /// Read records from one file until its end or the first bad record. Returns the
 /// length of the good prefix and whether the file ended cleanly.
-fn read_file(path: &Path, f: &mut dyn FnMut(Record)) -> io::Result<(u64, bool)> {
+pub(crate) fn read_file(path: &Path, f: &mut dyn FnMut(Record)) -> io::Result<(u64, bool)> {
     let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut good = 0u64;
     let mut buf = Vec::new();
@@ -147,11 +147,12 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn segment_name(i: u64) -> String {
+pub(crate) fn segment_name(i: u64) -> String {
     format!("{i:08}")
 }
 
-fn list(dir: &Path) -> io::Result<(Vec<u64>, Option<u64>)> {
+/// The segments, oldest first, and the newest checkpoint.
+pub(crate) fn list(dir: &Path) -> io::Result<(Vec<u64>, Option<u64>)> {
     let mut segs = Vec::new();
     let mut cp: Option<u64> = None;
     for e in fs::read_dir(dir)? {

@@ -1,0 +1,212 @@
+//! Remote write into a real Prometheus 2.42 (`--web.enable-remote-write-receiver`): an
+//! outage of the receiver while the collector scrapes loses nothing, counted with PromQL
+//! on both sides.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
+use super::real::have;
+
+fn required() -> bool {
+    std::env::var("MESHSCOPE_REAL_COMPONENTS").as_deref() == Ok("required")
+}
+
+/// A Prometheus that scrapes nothing and receives remote writes.
+pub fn receiver(dir: &Path, port: u16) -> Proc {
+    let cfg = dir.join("receiver.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("receiver.log"))
+        .unwrap();
+    let p = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("receiver-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("Prometheus", Duration::from_secs(60), || {
+        get(&format!("http://127.0.0.1:{port}/-/ready")).is_some_and(|(c, _)| c == 200)
+    });
+    p
+}
+
+/// An instant query: each result's labels and value.
+pub fn query(base: &str, expr: &str, time: Option<f64>) -> Vec<(BTreeMap<String, String>, f64)> {
+    let mut params = vec![("query", expr.to_string())];
+    if let Some(t) = time {
+        params.push(("time", format!("{t:.3}")));
+    }
+    let url = reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), &params).unwrap();
+    let (code, body) = get(url.as_str()).unwrap_or((0, String::new()));
+    assert_eq!(code, 200, "{expr} on {base}: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let labels = r["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            (labels, r["value"][1].as_str().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// One sample of the collector's own metrics (summed over its label sets).
+pub fn own_metric(base: &str, name: &str) -> f64 {
+    let (_, body) = get(&format!("{base}/metrics")).unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn a_two_minute_receiver_outage_loses_no_sample() {
+    if !have("prometheus") {
+        assert!(
+            !required(),
+            "prometheus is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED: prometheus is not installed");
+        return;
+    }
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    let (_sim, _, targets) = start_simulator_with(4, d.path(), &["--no-failures"]);
+    let pp = free_port();
+    let pb = format!("http://127.0.0.1:{pp}");
+    let prom = receiver(d.path(), pp);
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels: {{collector: edge-a}}\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\nremote_write:\n  - url: {pb}/api/v1/write\n    name: prom\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: scrape_series_added\n        action: drop\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 2s\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let start = now();
+    let mp = free_port();
+    let mb = format!("http://127.0.0.1:{mp}");
+    let _c = start_collector(&cfg, &d.path().join("data"), mp, &d.path().join("c.log"));
+    wait_for(
+        "the collector's samples in Prometheus",
+        Duration::from_secs(60),
+        || {
+            query(&pb, "count(up{collector=\"edge-a\"})", None)
+                .first()
+                .is_some_and(|(_, v)| *v == 4.0)
+        },
+    );
+
+    // The receiver goes away for two minutes while the collector scrapes on.
+    drop(prom);
+    std::thread::sleep(Duration::from_secs(120));
+    assert!(
+        own_metric(&mb, "meshscope_remote_storage_samples_failed_total") > 0.0,
+        "no failed sends were counted during the outage"
+    );
+    let pending = own_metric(&mb, "meshscope_remote_storage_samples_pending");
+    assert!(pending > 0.0, "nothing pending during the outage");
+    let back = now();
+    let _prom = receiver(d.path(), pp);
+
+    // Caught up: the WAL read past `end` and nothing pending.
+    let end = back + 15.0;
+    wait_for("the catch-up", Duration::from_secs(120), || {
+        now() > end + 3.0
+            && own_metric(&mb, "meshscope_remote_storage_highest_timestamp_in_seconds") > end + 2.0
+            && own_metric(&mb, "meshscope_remote_storage_samples_pending") == 0.0
+    });
+    eprintln!(
+        "caught up {:.1} s after the receiver came back",
+        now() - back
+    );
+
+    // Every sample the collector stored up to `end` is in Prometheus: counted per metric
+    // name and node with the same PromQL on both sides.
+    let range = (end - start + 60.0).ceil() as u64;
+    let (_, names) = get(&format!("{mb}/api/v1/label/__name__/values")).unwrap();
+    let names: Vec<String> = serde_json::from_str::<Value>(&names).unwrap()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .filter(|n| n != "scrape_series_added")
+        .collect();
+    assert!(names.len() > 20, "{names:?}");
+    let counts = |base: &str| -> BTreeMap<(String, String), f64> {
+        let mut out = BTreeMap::new();
+        for name in &names {
+            let expr =
+                format!("sum by (node) (count_over_time({{__name__=\"{name}\"}}[{range}s]))");
+            for (l, v) in query(base, &expr, Some(end)) {
+                out.insert(
+                    (name.clone(), l.get("node").cloned().unwrap_or_default()),
+                    v,
+                );
+            }
+        }
+        out
+    };
+    let ours = counts(&mb);
+    let theirs = counts(&pb);
+    let total: f64 = ours.values().sum();
+    assert!(total > 4.0 * 150.0 * 20.0, "too few samples: {total}");
+    assert_eq!(ours, theirs, "samples per node: collector vs Prometheus");
+    // The outage is in both: samples from its middle.
+    let mid = back - 60.0;
+    let n = |base: &str| {
+        query(base, "count(up)", Some(mid))
+            .first()
+            .map_or(0.0, |x| x.1)
+    };
+    assert_eq!(n(&pb), 4.0, "Prometheus lacks the outage's samples");
+    // External labels on every series; the relabelled-away series is not there.
+    assert_eq!(
+        query(
+            &pb,
+            "count({__name__!=\"\", collector!=\"edge-a\"})",
+            Some(end)
+        ),
+        vec![]
+    );
+    assert_eq!(query(&pb, "scrape_series_added", Some(end)), vec![]);
+    assert!(own_metric(&mb, "meshscope_remote_storage_samples_total") >= total);
+    let (_, m) = get(&format!("{mb}/metrics")).unwrap();
+    let refused = m
+        .lines()
+        .find(|l| {
+            l.starts_with("meshscope_remote_storage_samples_dropped_total{")
+                && l.contains("reason=\"http_4xx\"")
+        })
+        .unwrap_or_else(|| panic!("no dropped counter:\n{m}"));
+    assert!(refused.ends_with(" 0"), "{refused}");
+}
