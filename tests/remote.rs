@@ -210,3 +210,125 @@ fn a_two_minute_receiver_outage_loses_no_sample() {
         .unwrap_or_else(|| panic!("no dropped counter:\n{m}"));
     assert!(refused.ends_with(" 0"), "{refused}");
 }
+
+/// A collector with `extra` flags and `external_labels` remote-writing the simulated
+/// mesh at 2 s into `url`.
+fn edge_collector(
+    dir: &Path,
+    name: &str,
+    targets: &Path,
+    url: &str,
+    labels: &str,
+    extra: &[&str],
+) -> (Proc, String) {
+    let cfg = dir.join(format!("{name}.yml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 2s\n  external_labels: {{{labels}}}\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\nremote_write:\n  - url: {url}\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let p = Proc(
+        super::meshscope()
+            .args(["collect", "--config.file"])
+            .arg(&cfg)
+            .arg("--storage.tsdb.path")
+            .arg(dir.join(name))
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--rules.mesh-model=false")
+            .args(extra)
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    (p, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn shards_split_the_targets_and_an_ha_pair_sends_both_copies() {
+    if !have("prometheus") {
+        assert!(
+            !required(),
+            "prometheus is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED: prometheus is not installed");
+        return;
+    }
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    let nodes = 12;
+    let (_sim, _, targets) = start_simulator_with(nodes, d.path(), &["--no-failures"]);
+    let pp = free_port();
+    let pb = format!("http://127.0.0.1:{pp}");
+    let _prom = receiver(d.path(), pp);
+    let url = format!("{pb}/api/v1/write");
+    let t = targets.as_path();
+    let _s0 = edge_collector(
+        d.path(),
+        "s0",
+        t,
+        &url,
+        "collector: shard-0",
+        &["--shard", "0/2"],
+    );
+    let _s1 = edge_collector(
+        d.path(),
+        "s1",
+        t,
+        &url,
+        "collector: shard-1",
+        &["--shard", "1/2"],
+    );
+    let _ha = edge_collector(d.path(), "a", t, &url, "collector: ha, replica: a", &[]);
+    let _hb = edge_collector(d.path(), "b", t, &url, "collector: ha, replica: b", &[]);
+    let count = |expr: &str| query(&pb, expr, None).len();
+    wait_for(
+        "every copy of every target in Prometheus",
+        Duration::from_secs(90),
+        || {
+            count("up{collector=~\"shard-.\"}") == nodes
+                && count("up{collector=\"ha\"}") == 2 * nodes
+        },
+    );
+    // The shards: each target scraped by exactly one of them, together all of them.
+    let per_instance = query(
+        &pb,
+        "count by (instance) (up{collector=~\"shard-.\"})",
+        None,
+    );
+    assert_eq!(per_instance.len(), nodes);
+    assert!(
+        per_instance.iter().all(|(_, v)| *v == 1.0),
+        "{per_instance:?}"
+    );
+    let per_shard = query(
+        &pb,
+        "count by (collector) (up{collector=~\"shard-.\"})",
+        None,
+    );
+    eprintln!("targets per shard: {per_shard:?}");
+    // The HA pair: two copies told apart by `replica`; dropping it gives one per target.
+    let pair = query(&pb, "count by (instance) (up{collector=\"ha\"})", None);
+    assert!(pair.iter().all(|(_, v)| *v == 2.0), "{pair:?}");
+    assert_eq!(count("max without (replica) (up{collector=\"ha\"})"), nodes);
+    // The same samples from both replicas (same targets, own scrape times).
+    let n = |r: &str| {
+        query(
+            &pb,
+            &format!("sum(count_over_time(up{{collector=\"ha\",replica=\"{r}\"}}[1m]))"),
+            None,
+        )[0]
+        .1
+    };
+    assert!(
+        (n("a") - n("b")).abs() <= 2.0 * nodes as f64,
+        "{} vs {}",
+        n("a"),
+        n("b")
+    );
+}

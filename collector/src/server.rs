@@ -44,6 +44,17 @@ pub struct CollectorOptions {
     pub flags: std::collections::BTreeMap<String, String>,
     /// `--web.config.file`: TLS, basic auth and headers for the HTTP server.
     pub web_config: Option<PathBuf>,
+    /// `--shard I/N`: scrape only this shard of the targets.
+    pub shard: Option<(u64, u64)>,
+}
+
+/// Read the configuration file and apply `--shard`.
+fn load_config(file: &std::path::Path, shard: Option<(u64, u64)>) -> anyhow::Result<Config> {
+    let mut cfg = config::load_file(file)?;
+    if let Some((i, n)) = shard {
+        cfg.shard(i, n).map_err(anyhow::Error::msg)?;
+    }
+    Ok(cfg)
 }
 
 /// The running collector, shared by the HTTP handlers.
@@ -63,6 +74,7 @@ pub struct Collector {
     mesh_model_rules: bool,
     flags: std::collections::BTreeMap<String, String>,
     retention: String,
+    shard: Option<(u64, u64)>,
 }
 
 /// The rule groups to run: the mesh model (unless turned off) and the configuration's
@@ -85,7 +97,7 @@ impl Collector {
     /// configuration and returns why.
     pub async fn reload(&self) -> Result<(), String> {
         let _g = self.reload_lock.lock().await;
-        let res = config::load_file(&self.config_file)
+        let res = load_config(&self.config_file, self.shard)
             .map_err(|e| e.to_string())
             .and_then(|cfg| {
                 let groups = rule_groups(&cfg, self.mesh_model_rules)?;
@@ -117,7 +129,7 @@ pub async fn run(
     shutdown: CancellationToken,
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    let cfg = config::load_file(&opts.config_file)?;
+    let cfg = load_config(&opts.config_file, opts.shard)?;
     let web = match &opts.web_config {
         Some(p) => crate::webconfig::load(p)?,
         None => crate::webconfig::WebConfig::default(),
@@ -154,6 +166,7 @@ pub async fn run(
         query_concurrency: opts.query_concurrency,
         rules,
         remote: remote.clone(),
+        shard: opts.shard,
         mesh_model_rules: opts.mesh_model_rules,
         flags: opts.flags.clone(),
         retention: if opts.storage.retention_time_ms > 0 {

@@ -54,6 +54,24 @@ pub struct CollectArgs {
     /// bcrypt hashes (`basic_auth_users`) and response headers (`http_server_config`).
     #[arg(long = "web.config.file")]
     pub web_config: Option<PathBuf>,
+    /// Scrape only shard I of N of the configured targets (by a hash of the target's
+    /// address, as a `hashmod` relabelling would): N collectors with 0/N .. N-1/N
+    /// split one target set between them.
+    #[arg(long = "shard", value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{s:?}: expected I/N with 0 <= I < N, e.g. 0/2");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
@@ -95,6 +113,10 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
         ("rules.mesh-model", a.mesh_model_rules.to_string()),
         (
+            "shard",
+            a.shard.map(|(i, n)| format!("{i}/{n}")).unwrap_or_default(),
+        ),
+        (
             "web.config.file",
             a.web_config
                 .as_ref()
@@ -126,6 +148,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         mesh_model_rules: a.mesh_model_rules,
         flags,
         web_config: a.web_config,
+        shard: a.shard,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;

@@ -105,6 +105,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         mesh_model_rules: true,
         flags: Default::default(),
         web_config: None,
+        shard: None,
     };
     let (btx, brx) = tokio::sync::oneshot::channel();
     let collector = rt.spawn(server::run(opts, cancel.clone(), Some(btx)));

@@ -659,6 +659,26 @@ impl Config {
         Ok(())
     }
 
+    /// `--shard I/N`: this collector scrapes only the targets whose `__address__`
+    /// hashes (md5, as `hashmod` does) to `index` modulo `count`, by two relabelling
+    /// steps appended to every scrape config. N collectors with 0/N .. N-1/N share one
+    /// target set, each target scraped by exactly one.
+    pub fn shard(&mut self, index: u64, count: u64) -> Result<(), String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "--shard {index}/{count}: expected I/N with 0 <= I < N (e.g. 0/2)"
+            ));
+        }
+        let steps: Vec<RelabelConfig> = serde_yaml::from_str(&format!(
+            "- source_labels: [__address__]\n  modulus: {count}\n  target_label: __tmp_meshscope_shard\n  action: hashmod\n- source_labels: [__tmp_meshscope_shard]\n  regex: '{index}'\n  action: keep\n"
+        ))
+        .map_err(|e| e.to_string())?;
+        for sc in &mut self.scrape_configs {
+            sc.relabel_configs.extend(steps.iter().cloned());
+        }
+        Ok(())
+    }
+
     /// Resolve a path from the file against the file's directory.
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);

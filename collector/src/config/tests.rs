@@ -183,3 +183,38 @@ fn byte_sizes() {
         assert!(parse_bytes(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn shards_split_every_target_set_into_disjoint_complete_parts() {
+    let text = "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['x:1']}]\n";
+    let mut c = load(text).unwrap();
+    assert!(c.shard(2, 2).unwrap_err().contains("0 <= I < N"));
+    assert!(c.shard(0, 0).is_err());
+    let mut shards: Vec<Config> = (0..3)
+        .map(|i| {
+            let mut c = load(text).unwrap();
+            c.shard(i, 3).unwrap();
+            c
+        })
+        .collect();
+    assert_eq!(shards[0].scrape_configs[0].relabel_configs.len(), 2);
+    let mut per_shard = [0; 3];
+    for port in 0..60 {
+        let addr = format!("10.0.0.{}:{}", port % 7, 9000 + port);
+        let keeps: Vec<usize> = shards
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, c)| {
+                let mut lb = crate::config::relabel::LabelMap::from([(
+                    "__address__".to_string(),
+                    addr.clone(),
+                )]);
+                crate::config::relabel::process(&mut lb, &c.scrape_configs[0].relabel_configs)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(keeps.len(), 1, "{addr} kept by shards {keeps:?}");
+        per_shard[keeps[0]] += 1;
+    }
+    assert!(per_shard.iter().all(|n| *n > 5), "{per_shard:?}");
+}
