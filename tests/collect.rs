@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::meshscope;
+use serde_json::Value;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -516,4 +517,55 @@ fn a_full_disk_stops_ingestion_turns_unready_and_recovers() {
             .count();
         assert_eq!(during, 0, "{s}: samples stored while the disk was full");
     }
+}
+
+#[test]
+fn http_sd_finds_the_simulators_targets_and_keeps_them_when_it_fails() {
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    let (sim, sp, _) = start_simulator_with(5, d.path(), &["--no-failures"]);
+    let cfg = d.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    http_sd_configs:\n      - url: http://127.0.0.1:{sp}/targets\n        refresh_interval: 1s\n    relabel_configs:\n      - source_labels: [__meta_url]\n        target_label: sd_url\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _c = start_collector(&cfg, &d.path().join("data"), port, &d.path().join("c.log"));
+    let active = || -> Vec<Value> {
+        let (_, body) = get(&format!("{base}/api/v1/targets")).unwrap();
+        serde_json::from_str::<Value>(&body).unwrap()["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_for("five targets up", Duration::from_secs(30), || {
+        let a = active();
+        a.len() == 5 && a.iter().all(|t| t["health"] == "up")
+    });
+    let t = &active()[0];
+    assert_eq!(
+        t["discoveredLabels"]["__meta_url"],
+        format!("http://127.0.0.1:{sp}/targets")
+    );
+    assert!(t["labels"]["node"].is_string(), "{t}");
+    assert_eq!(
+        t["labels"]["sd_url"],
+        format!("http://127.0.0.1:{sp}/targets")
+    );
+    // The endpoint goes away (with the targets behind it): the failures are counted and
+    // the targets stay, down.
+    drop(sim);
+    wait_for("SD failures counted", Duration::from_secs(30), || {
+        get(&format!("{base}/metrics"))
+            .is_some_and(|(_, b)| metric(&b, "meshscope_sd_http_failures_total") >= 2.0)
+    });
+    let a = active();
+    assert_eq!(a.len(), 5, "the last good targets are kept");
+    wait_for("the targets down", Duration::from_secs(30), || {
+        active().iter().all(|t| t["health"] == "down")
+    });
 }

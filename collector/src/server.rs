@@ -709,6 +709,12 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "file_sd files that could not be read or parsed.",
         &[("", r(&ss.sd_file_read_errors))],
     );
+    family(
+        "meshscope_sd_http_failures_total",
+        "counter",
+        "http_sd_configs fetches that failed (the last good targets are kept).",
+        &[("", r(&ss.sd_http_failures))],
+    );
     let mut health = std::collections::BTreeMap::<(String, &str), u64>::new();
     for p in c.scrape.targets() {
         for t in &p.active {

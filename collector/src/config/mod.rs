@@ -255,6 +255,8 @@ pub struct ScrapeConfig {
     #[serde(default, deserialize_with = "nullable")]
     pub file_sd_configs: Vec<FileSdConfig>,
     #[serde(default, deserialize_with = "nullable")]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(default, deserialize_with = "nullable")]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default, deserialize_with = "nullable")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
@@ -373,6 +375,25 @@ pub struct FileSdConfig {
     pub files: Vec<String>,
     #[serde(default)]
     pub refresh_interval: Option<Duration>,
+}
+
+with_http_client_fields! {
+/// `http_sd_configs`: target groups as JSON from a URL, re-fetched every
+/// `refresh_interval` (default 1m); a failed fetch keeps the last good groups.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSdConfig {
+    pub url: String,
+    #[serde(default)]
+    pub refresh_interval: Option<Duration>,
+}
+}
+http_config!(HttpSdConfig);
+
+impl HttpSdConfig {
+    pub fn refresh(&self) -> Duration {
+        self.refresh_interval.unwrap_or(Duration(60_000))
+    }
 }
 
 impl FileSdConfig {
@@ -632,6 +653,15 @@ impl Config {
                     }
                 }
             }
+            for (j, h) in sc.http_sd_configs.iter().enumerate() {
+                let at = |k: &str| at(&format!("http_sd_configs[{j}].{k}"));
+                if !(h.url.starts_with("http://") || h.url.starts_with("https://"))
+                    || reqwest::Url::parse(&h.url).is_err()
+                {
+                    return Err(err(at("url"), format!("{:?} is not an http(s) URL", h.url)));
+                }
+                check_http(&h.http(), &at(""), err)?;
+            }
             for (list, cfgs) in [
                 ("relabel_configs", &sc.relabel_configs),
                 ("metric_relabel_configs", &sc.metric_relabel_configs),
@@ -711,6 +741,12 @@ impl Config {
         };
         for (i, sc) in self.scrape_configs.iter().enumerate() {
             add_http(format!("scrape_configs[{i}]."), &sc.http());
+            for (j, h) in sc.http_sd_configs.iter().enumerate() {
+                add_http(
+                    format!("scrape_configs[{i}].http_sd_configs[{j}]."),
+                    &h.http(),
+                );
+            }
         }
         for (i, rw) in self.remote_write.iter().enumerate() {
             add_http(format!("remote_write[{i}]."), &rw.http());

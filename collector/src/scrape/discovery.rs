@@ -1,5 +1,6 @@
-//! Target discovery: `static_configs`, and `file_sd_configs` re-read on every change of
-//! the files (watched with `notify`) and at least every `refresh_interval`.
+//! Target discovery: `static_configs`, `file_sd_configs` re-read on every change of
+//! the files (watched with `notify`) and at least every `refresh_interval`, and
+//! `http_sd_configs` fetched every `refresh_interval`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -102,6 +103,117 @@ pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
             })
         })
         .collect()
+}
+
+/// Parse an HTTP SD response: the file_sd JSON format, each group labelled with
+/// `__meta_url`.
+pub fn parse_http_sd(url: &str, body: &[u8]) -> Result<Vec<TargetGroup>, String> {
+    let groups: Vec<FileGroup> = serde_json::from_slice(body)
+        .map_err(|e| format!("{url}: line {} column {}: {e}", e.line(), e.column()))?;
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut labels = g.labels.unwrap_or_default();
+            if let Some(bad) = labels.keys().find(|n| !is_valid_label_name(n)) {
+                return Err(format!(
+                    "{url}: group {i}: {bad:?} is not a valid label name"
+                ));
+            }
+            for t in &g.targets {
+                crate::config::check_address(t).map_err(|e| format!("{url}: group {i}: {e}"))?;
+            }
+            labels.insert("__meta_url".into(), url.to_string());
+            Ok(TargetGroup {
+                source: format!("{url}:{i}"),
+                targets: g
+                    .targets
+                    .into_iter()
+                    .map(|t| LabelMap::from([("__address__".to_string(), t)]))
+                    .collect(),
+                labels,
+            })
+        })
+        .collect()
+}
+
+/// Fetch an HTTP SD endpoint once: 200 and JSON, or why not.
+async fn fetch_http_sd(
+    client: &super::http::Client,
+    url: &str,
+    refresh: Duration,
+) -> Result<Vec<TargetGroup>, String> {
+    let req = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(
+            "X-Prometheus-Refresh-Interval-Seconds",
+            refresh.as_secs().to_string(),
+        )
+        .timeout(refresh.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    let resp = client
+        .authorize(req)?
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", super::http::describe(&e)))?;
+    if resp.status() != reqwest::StatusCode::OK {
+        return Err(format!(
+            "{url}: server returned HTTP status {}",
+            resp.status()
+        ));
+    }
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !ct.starts_with("application/json") {
+        return Err(format!(
+            "{url}: unsupported content type {ct:?} (HTTP SD answers application/json)"
+        ));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("{url}: {}", super::http::describe(&e)))?;
+    parse_http_sd(url, &body)
+}
+
+/// Run one `http_sd_configs` entry until cancelled: fetch every `refresh`, send the
+/// groups when they change; a failed fetch keeps the last good groups.
+pub async fn run_http_sd(
+    url: String,
+    refresh: Duration,
+    client: super::http::Client,
+    sink: Sink,
+    stop: CancellationToken,
+) {
+    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    let refresh = refresh.max(Duration::from_millis(100));
+    loop {
+        match fetch_http_sd(&client, &url, refresh).await {
+            Ok(groups) => {
+                if last_sent.as_ref() != Some(&groups) {
+                    last_sent = Some(groups.clone());
+                    let _ = sink.tx.send(Update {
+                        job: sink.job.clone(),
+                        provider: sink.provider.clone(),
+                        groups,
+                    });
+                }
+            }
+            Err(e) => {
+                sink.read_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(job = %sink.job, error = %e, "HTTP service discovery failed; keeping the last good targets");
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(refresh) => {}
+        }
+    }
 }
 
 /// The files a set of patterns names now.

@@ -84,6 +84,11 @@ impl Client {
         Ok(Client { inner, auth })
     }
 
+    /// A GET request on this client (HTTP service discovery).
+    pub fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.inner.get(url)
+    }
+
     /// A POST request on this client (remote write).
     pub fn post(&self, url: &str) -> reqwest::RequestBuilder {
         self.inner.post(url)

@@ -31,6 +31,8 @@ pub struct ScrapeStats {
     pub failed: AtomicU64,
     pub samples_scraped: AtomicU64,
     pub sd_file_read_errors: Arc<AtomicU64>,
+    /// `http_sd_configs` fetches that failed.
+    pub sd_http_failures: Arc<AtomicU64>,
     /// Per bucket of [`DURATION_BUCKETS`] (not cumulative), then +Inf.
     pub duration_buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
     /// Sum of scrape durations in microseconds.
@@ -202,6 +204,22 @@ impl ScrapeManager {
                         provider: format!("file_sd/{i}"),
                         tx: self.updates.clone(),
                         read_errors: self.stats.sd_file_read_errors.clone(),
+                    },
+                    stop.clone(),
+                ));
+            }
+            for (i, h) in sc.http_sd_configs.iter().enumerate() {
+                let client = http::Client::new(&h.http(), cfg)
+                    .map_err(|e| format!("job {:?}: http_sd_configs[{i}]: {e}", sc.job_name))?;
+                tokio::spawn(discovery::run_http_sd(
+                    h.url.clone(),
+                    h.refresh().as_std(),
+                    client,
+                    discovery::Sink {
+                        job: sc.job_name.clone(),
+                        provider: format!("http_sd/{i}"),
+                        tx: self.updates.clone(),
+                        read_errors: self.stats.sd_http_failures.clone(),
                     },
                     stop.clone(),
                 ));

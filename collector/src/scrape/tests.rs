@@ -522,3 +522,30 @@ async fn tls_verifies_against_server_name_and_the_ca_file() {
         vec![(2_000, 1.0), (5_000, 1.0)]
     );
 }
+
+#[test]
+fn http_sd_bodies_are_parsed_like_sd_files_and_errors_name_the_url() {
+    let url = "http://sd.example/targets";
+    let g = super::discovery::parse_http_sd(
+        url,
+        br#"[{"targets": ["a:1", "b:2"], "labels": {"env": "lab"}}, {"targets": []}]"#,
+    )
+    .unwrap();
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0].targets.len(), 2);
+    assert_eq!(g[0].labels["env"], "lab");
+    assert_eq!(g[0].labels["__meta_url"], url);
+    for (body, want) in [
+        (&b"{}"[..], "line 1 column"),
+        (
+            br#"[{"targets": ["a:1"], "labels": {"1x": "v"}}]"#,
+            "not a valid label name",
+        ),
+        (br#"[{"targets": ["a/b:1"]}]"#, "group 0"),
+        (br#"[{"targets": ["a:1"], "extra": 1}]"#, "unknown field"),
+        (b"\xff\xfe", "line 1"),
+    ] {
+        let e = super::discovery::parse_http_sd(url, body).unwrap_err();
+        assert!(e.contains(url) && e.contains(want), "{e}");
+    }
+}
