@@ -715,6 +715,12 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "http_sd_configs fetches that failed (the last good targets are kept).",
         &[("", r(&ss.sd_http_failures))],
     );
+    family(
+        "meshscope_sd_consul_failures_total",
+        "counter",
+        "consul_sd_configs queries that failed (the last good targets are kept).",
+        &[("", r(&ss.sd_consul_failures))],
+    );
     let mut health = std::collections::BTreeMap::<(String, &str), u64>::new();
     for p in c.scrape.targets() {
         for t in &p.active {

@@ -257,6 +257,8 @@ pub struct ScrapeConfig {
     #[serde(default, deserialize_with = "nullable")]
     pub http_sd_configs: Vec<HttpSdConfig>,
     #[serde(default, deserialize_with = "nullable")]
+    pub consul_sd_configs: Vec<ConsulSdConfig>,
+    #[serde(default, deserialize_with = "nullable")]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default, deserialize_with = "nullable")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
@@ -389,6 +391,57 @@ pub struct HttpSdConfig {
 }
 }
 http_config!(HttpSdConfig);
+
+with_http_client_fields! {
+/// `consul_sd_configs`: services from the Consul catalog (blocking queries on
+/// `/v1/catalog/services` and `/v1/health/service/<name>`), with Prometheus's
+/// `__meta_consul_*` labels.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsulSdConfig {
+    #[serde(default = "default_consul_server")]
+    pub server: String,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub datacenter: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub partition: Option<String>,
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub services: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub tags: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub node_meta: BTreeMap<String, String>,
+    #[serde(default = "default_tag_separator")]
+    pub tag_separator: String,
+    #[serde(default = "yes")]
+    pub allow_stale: bool,
+    #[serde(default)]
+    pub refresh_interval: Option<Duration>,
+}
+}
+http_config!(ConsulSdConfig);
+
+fn default_consul_server() -> String {
+    "localhost:8500".into()
+}
+
+fn default_tag_separator() -> String {
+    ",".into()
+}
+
+impl ConsulSdConfig {
+    pub fn refresh(&self) -> Duration {
+        self.refresh_interval.unwrap_or(Duration(30_000))
+    }
+}
 
 impl HttpSdConfig {
     pub fn refresh(&self) -> Duration {
@@ -661,6 +714,24 @@ impl Config {
                     return Err(err(at("url"), format!("{:?} is not an http(s) URL", h.url)));
                 }
                 check_http(&h.http(), &at(""), err)?;
+            }
+            for (j, c) in sc.consul_sd_configs.iter().enumerate() {
+                let at = |k: &str| at(&format!("consul_sd_configs[{j}].{k}"));
+                if c.scheme != "http" && c.scheme != "https" {
+                    return Err(err(
+                        at("scheme"),
+                        format!("{:?}: must be http or https", c.scheme),
+                    ));
+                }
+                if reqwest::Url::parse(&format!("{}://{}/", c.scheme, c.server)).is_err()
+                    || c.server.contains('/')
+                {
+                    return Err(err(
+                        at("server"),
+                        format!("{:?} is not host:port", c.server),
+                    ));
+                }
+                check_http(&c.http(), &at(""), err)?;
             }
             for (list, cfgs) in [
                 ("relabel_configs", &sc.relabel_configs),

@@ -1,6 +1,7 @@
 //! Scraping: discovery, targets, one loop per target, and the manager that applies a
 //! configuration (and a reload) to all of them.
 
+pub mod consul;
 pub mod discovery;
 pub mod http;
 pub mod scrape_loop;
@@ -33,6 +34,8 @@ pub struct ScrapeStats {
     pub sd_file_read_errors: Arc<AtomicU64>,
     /// `http_sd_configs` fetches that failed.
     pub sd_http_failures: Arc<AtomicU64>,
+    /// `consul_sd_configs` queries that failed.
+    pub sd_consul_failures: Arc<AtomicU64>,
     /// Per bucket of [`DURATION_BUCKETS`] (not cumulative), then +Inf.
     pub duration_buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
     /// Sum of scrape durations in microseconds.
@@ -220,6 +223,21 @@ impl ScrapeManager {
                         provider: format!("http_sd/{i}"),
                         tx: self.updates.clone(),
                         read_errors: self.stats.sd_http_failures.clone(),
+                    },
+                    stop.clone(),
+                ));
+            }
+            for (i, c) in sc.consul_sd_configs.iter().enumerate() {
+                let client = http::Client::new(&c.http(), cfg)
+                    .map_err(|e| format!("job {:?}: consul_sd_configs[{i}]: {e}", sc.job_name))?;
+                tokio::spawn(consul::run(
+                    c.clone(),
+                    client,
+                    consul::ConsulSink {
+                        job: sc.job_name.clone(),
+                        prefix: format!("consul_sd/{i}"),
+                        tx: self.updates.clone(),
+                        failures: self.stats.sd_consul_failures.clone(),
                     },
                     stop.clone(),
                 ));
