@@ -100,6 +100,7 @@ fn start_prometheus(cfg: &Path, data: &Path, port: u16, log: &Path) -> Proc {
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -145,7 +146,7 @@ fn label_values(base: &str, def: &str) -> Result<usize, String> {
 }
 
 #[test]
-fn every_panel_query_returns_data_from_the_collector_and_from_prometheus() {
+fn every_panel_query_returns_data_from_the_collector_and_from_prometheus_fed_by_remote_write() {
     let _serial = super::serial();
     let prom = available("prometheus");
     let node_exporter = available("prometheus-node-exporter");
@@ -172,14 +173,26 @@ fn every_panel_query_returns_data_from_the_collector_and_from_prometheus() {
             targets.display()
         )
     };
+    // The topology of README "Running at scale": the collector scrapes everything and
+    // remote-writes the raw series to Prometheus, which evaluates the mesh model itself.
     let mcfg = d.path().join("meshscope.yml");
-    std::fs::write(&mcfg, scrape(mp)).unwrap();
+    std::fs::write(
+        &mcfg,
+        format!(
+            "{}remote_write:\n  - url: http://127.0.0.1:{pp}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: '(node|link):mesh_.+|ALERTS|ALERTS_FOR_STATE'\n        action: drop\n",
+            scrape(mp)
+        ),
+    )
+    .unwrap();
     let _ms = start_collector(&mcfg, &d.path().join("ms"), mp, &d.path().join("ms.log"));
     let rules = super::rules::rules_file();
     let pcfg = d.path().join("prometheus.yml");
     std::fs::write(
         &pcfg,
-        format!("{}rule_files:\n  - '{}'\n", scrape(mp), rules.display()),
+        format!(
+            "global:\n  evaluation_interval: 5s\nrule_files:\n  - '{}'\n",
+            rules.display()
+        ),
     )
     .unwrap();
     let _prom = start_prometheus(

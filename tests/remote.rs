@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use chrono::Datelike;
+
 use serde_json::Value;
 
 use super::collect::{free_port, get, start_collector, start_simulator_with, wait_for, Proc};
@@ -331,4 +333,199 @@ fn shards_split_the_targets_and_an_ha_pair_sends_both_copies() {
         n("a"),
         n("b")
     );
+}
+
+/// The edge/central topology of README "Running at scale": the collector scrapes and
+/// remote-writes the raw series (not its own mesh model), Prometheus 2.42 evaluates the
+/// mesh-model rules; the viewer and the reporter pointed at Prometheus see the mesh the
+/// collector sees.
+#[test]
+fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
+    if !(have("prometheus") && have("tmux") && have("python3")) {
+        assert!(
+            !required(),
+            "prometheus or tmux is not installed, and scripts/test.sh should have installed them"
+        );
+        eprintln!("SKIPPED: prometheus or tmux is not installed");
+        return;
+    }
+    let _serial = super::serial();
+    let d = tempfile::tempdir().unwrap();
+    let nodes = 6;
+    let (_sim, _, targets) = start_simulator_with(nodes, d.path(), &["--no-failures"]);
+    let pp = free_port();
+    let pb = format!("http://127.0.0.1:{pp}");
+    let pcfg = d.path().join("central.yml");
+    std::fs::write(
+        &pcfg,
+        format!(
+            "global:\n  evaluation_interval: 15s\nrule_files:\n  - '{}'\n",
+            super::rules::rules_file().display()
+        ),
+    )
+    .unwrap();
+    let _prom = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", pcfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                d.path().join("central").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{pp}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.path().join("central.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let cfg = d.path().join("edge.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 2s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\nremote_write:\n  - url: {pb}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: '(node|link):mesh_.+|ALERTS|ALERTS_FOR_STATE'\n        action: drop\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let mp = free_port();
+    let mb = format!("http://127.0.0.1:{mp}");
+    let _c = start_collector(&cfg, &d.path().join("edge"), mp, &d.path().join("edge.log"));
+    for base in [&mb, &pb] {
+        wait_for("the mesh model", Duration::from_secs(120), || {
+            get(&format!("{base}/-/ready")).is_some_and(|(c, _)| c == 200)
+                && query(base, "count(node:mesh_messages_in:rate1m)", None)
+                    .first()
+                    .is_some_and(|(_, v)| *v == nodes as f64)
+        });
+    }
+    let model_at = now();
+    // The same raw data: a rate over the raw counters at a moment both have is equal.
+    std::thread::sleep(Duration::from_secs(5));
+    let t = now() - 4.0;
+    let raw = "sum by (node) (rate({__name__=~\"pulsar_in_messages_total|kafka_server_brokertopicmetrics_messagesin_total|grpc_server_msg_received_total\"}[30s]))";
+    let (a, b) = (query(&mb, raw, Some(t)), query(&pb, raw, Some(t)));
+    assert!(!a.is_empty());
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for ((la, va), (lb, vb)) in a.iter().zip(&b) {
+        // Equal but for the order of a sum's terms.
+        assert!(
+            la == lb && (va - vb).abs() <= 1e-9 * va.abs().max(1.0),
+            "raw rates: collector {a:?} vs Prometheus {b:?}"
+        );
+    }
+    // The model: the same nodes and roles (Prometheus evaluates it on its own schedule,
+    // so its values are those of other instants).
+    let model = |base: &str| -> Vec<(String, String)> {
+        query(base, "node:mesh_up:max", None)
+            .into_iter()
+            .map(|(l, _)| (l["node"].clone(), l["role"].clone()))
+            .collect()
+    };
+    assert_eq!(model(&mb), model(&pb));
+
+    // The terminal dashboard on Prometheus: every node with a live rate.
+    let sock = format!("meshscope-rw-{}", std::process::id());
+    let tm = |args: &[&str]| {
+        let o = Command::new("tmux")
+            .args(["-L", &sock])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let cmd = format!(
+        "env -u DISPLAY {} view --tui --source {pb} --interval 1s; echo EXITED $?; sleep 60",
+        env!("CARGO_BIN_EXE_meshscope")
+    );
+    tm(&[
+        "new-session",
+        "-d",
+        "-s",
+        "v",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .status();
+        }
+    }
+    let _kill = Kill(sock.clone());
+    let names: Vec<String> = model(&pb).into_iter().map(|(n, _)| n).collect();
+    wait_for(
+        "every node with a rate on Prometheus",
+        Duration::from_secs(60),
+        || {
+            let s = tm(&["capture-pane", "-p", "-t", "v"]);
+            names.iter().all(|n| {
+                s.lines().any(|l| {
+                    l.starts_with(n.as_str())
+                        && l.split_whitespace()
+                            .nth(3)
+                            .is_some_and(|v| v.parse::<f64>().is_ok())
+                })
+            })
+        },
+    );
+    tm(&["send-keys", "-t", "v", "q"]);
+    wait_for("the viewer's exit", Duration::from_secs(20), || {
+        tm(&["capture-pane", "-p", "-t", "v"]).contains("EXITED 0")
+    });
+
+    // The reporter on both: the same slides, nodes and hours. Its availability is read
+    // each minute: wait for a minute boundary after the model appeared on both.
+    let first_minute = ((model_at / 60.0).floor() + 1.0) * 60.0;
+    while now() < first_minute + 2.0 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let week = chrono::Utc::now().date_naive().iso_week();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+    let generated = chrono::Utc::now().to_rfc3339();
+    let args = [
+        "--week",
+        week.as_str(),
+        "--generated-at",
+        generated.as_str(),
+    ];
+    let (da, db) = (d.path().join("edge.pptx"), d.path().join("central.pptx"));
+    for (base, out) in [(&mb, &da), (&pb, &db)] {
+        let o = super::report::report(base, &args, out);
+        assert!(o.status.success(), "report from {base}: {o:?}");
+    }
+    if !have_python_pptx() {
+        assert!(!required(), "python-pptx is not installed");
+        return;
+    }
+    let (ra, rb) = (super::report::read_deck(&da), super::report::read_deck(&db));
+    let (sa, sb) = (
+        ra["slides"].as_array().unwrap(),
+        rb["slides"].as_array().unwrap(),
+    );
+    assert_eq!(sa.len(), sb.len());
+    for (x, y) in sa.iter().zip(sb) {
+        assert_eq!(x["title"], y["title"]);
+        for (p, q) in x["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(y["charts"].as_array().unwrap())
+        {
+            assert_eq!(p["categories"], q["categories"], "{}", x["title"]);
+        }
+    }
+}
+
+fn have_python_pptx() -> bool {
+    Command::new("python3")
+        .args(["-c", "import pptx"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

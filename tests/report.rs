@@ -49,7 +49,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 /// The deck as python-pptx reads it (after a save and reopen that must change nothing).
-fn read_deck(path: &Path) -> Value {
+pub fn read_deck(path: &Path) -> Value {
     let out = Command::new("python3")
         .arg(script("read_deck.py"))
         .arg(path)
@@ -278,7 +278,7 @@ fn stated_hash(notes: &str) -> String {
         .to_string()
 }
 
-fn report(base: &str, extra: &[&str], out: &Path) -> std::process::Output {
+pub fn report(base: &str, extra: &[&str], out: &Path) -> std::process::Output {
     meshscope()
         .args(["report", "--source", base, "--out"])
         .arg(out)
