@@ -50,17 +50,21 @@ def shot(name):
 def red_pixels():
     px, _ = shot('meshscope: mesh overview')
     return sum(1 for i in range(0, len(px) - 3, 4) if px[i] == 0x50 and px[i+1] == 0x53 and px[i+2] == 0xef)
-def rate_label_pixels():
+def label_band():
     # The first chart's label row (messages in) is the first row with the series colour
-    # 0x4fc3f7; count that colour's pixels in the 12 rows from there.
+    # 0x4fc3f7: the pixels of that colour in the 12 rows from there.
     px, bpl = shot('meshscope: kafka-0 (kafka)')
-    rows = [sum(1 for i in range(r, r + bpl - 3, 4) if px[i] == 0xf7 and px[i+1] == 0xc3 and px[i+2] == 0x4f)
+    rows = [[i - r for i in range(r, r + bpl - 3, 4) if px[i] == 0xf7 and px[i+1] == 0xc3 and px[i+2] == 0x4f]
             for r in range(0, len(px) - bpl + 1, bpl)]
-    first = next((y for y, c in enumerate(rows) if c >= 2), None)
-    return 0 if first is None else sum(rows[first:first + 12])
+    first = next((y for y, c in enumerate(rows) if len(c) >= 2), None)
+    return [] if first is None else rows[first:first + 12]
+def rate_label_pixels():
+    return sum(len(r) for r in label_band())
+def rate_label_sig():
+    return tuple(tuple(r) for r in label_band())
 while time.time() < t_fail - 3:
     base = rate_label_pixels()
-    rate0 = max(q('node:mesh_messages_in:rate1m{node="kafka-0"}') or [0.0])
+    rate0 = max(q('node:mesh_messages_in:irate1m{node="kafka-0"}') or [0.0])
     time.sleep(1)
 print(f"before the failure: {rate0:.0f} msg/s, its rate label {base} pixels", file=sys.stderr)
 def watch(t0, checks):
@@ -80,16 +84,20 @@ watch(t_fail, {
     "node:mesh_up:max = 0": lambda: 0.0 in q('node:mesh_up:max{node="kafka-0"}'),
     "the overview shows it red": lambda: red_pixels() > 50,
 })
-# Back after 4 minutes: its message rate steps from nothing to its full rate (rate()
-# needs two scrapes after the recovery; the window before holds none of the old ones).
+# Back after 4 minutes: its message rate steps from nothing to its full rate (irate()
+# needs two scrapes after the recovery; the minute before holds none of the old ones).
+# The window "shows it" when the rate label's pixels differ from the steady picture
+# they had while the node was down.
 t_back = t_fail + 240
-while time.time() < t_back - 3:
+while time.time() < t_back - 4:
     time.sleep(1)
-low = rate_label_pixels()
-print(f"kafka-0 comes back (its rate label is {low} pixels while down):")
+down_sig = rate_label_sig()
+time.sleep(2)
+steady = rate_label_sig() == down_sig
+print(f"kafka-0 comes back (its rate label {'steady' if steady else 'NOT steady'} while down):")
 watch(t_back, {
     "up = 1 in the collector": lambda: 1.0 in q('up{node="kafka-0"}'),
-    "the model's message rate is back (> 50 %)": lambda: max(q('node:mesh_messages_in:rate1m{node="kafka-0"}') or [0.0]) > 0.5 * rate0,
-    "its window shows the rate again": lambda: rate_label_pixels() >= 0.8 * base,
+    "the model's message rate is back (> 50 %)": lambda: max(q('node:mesh_messages_in:irate1m{node="kafka-0"}') or [0.0]) > 0.5 * rate0,
+    "its window shows the rate again": lambda: rate_label_sig() != down_sig,
 })
 PY

@@ -44,7 +44,7 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 22 rules found"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 28 rules found"));
     if !have("promtool") {
         assert!(
             !required(),
@@ -325,7 +325,7 @@ fn backfilled_rules_equal_the_expressions_evaluated_directly() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("Backfilled 20 recording rules (2 alerting rules skipped)"),
+        text.contains("Backfilled 26 recording rules (2 alerting rules skipped)"),
         "{text}"
     );
     let cfg = d.path().join("meshscope.yml");

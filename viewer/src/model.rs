@@ -31,16 +31,17 @@ impl Series {
         Series::LatencyP99,
     ];
 
-    /// The recording rule's name.
+    /// The recording rule's name: the rates are the model's `irate1m` series (the last
+    /// two samples), so a change in traffic shows after one scrape.
     pub fn record(self) -> &'static str {
         match self {
-            Series::MessagesIn => "node:mesh_messages_in:rate1m",
-            Series::MessagesOut => "node:mesh_messages_out:rate1m",
-            Series::BytesIn => "node:mesh_bytes_in:rate1m",
-            Series::BytesOut => "node:mesh_bytes_out:rate1m",
+            Series::MessagesIn => "node:mesh_messages_in:irate1m",
+            Series::MessagesOut => "node:mesh_messages_out:irate1m",
+            Series::BytesIn => "node:mesh_bytes_in:irate1m",
+            Series::BytesOut => "node:mesh_bytes_out:irate1m",
             Series::Backlog => "node:mesh_backlog:sum",
-            Series::Errors => "node:mesh_errors:rate1m",
-            Series::Drops => "node:mesh_drops:rate1m",
+            Series::Errors => "node:mesh_errors:irate1m",
+            Series::Drops => "node:mesh_drops:irate1m",
             Series::LatencyP50 => "node:mesh_latency_seconds:p50",
             Series::LatencyP99 => "node:mesh_latency_seconds:p99",
         }
@@ -362,7 +363,7 @@ mod tests {
     fn the_model_sorts_samples_into_nodes_and_links() {
         let mut m = Model::new("http://x", 60_000, 1000);
         m.add(
-            "node:mesh_messages_in:rate1m",
+            "node:mesh_messages_in:irate1m",
             "kafka-0",
             "kafka",
             5000,
@@ -409,7 +410,7 @@ mod tests {
                 bytes: 500.0
             }
         );
-        assert!(node_selector().contains("messages_in:rate1m|"));
+        assert!(node_selector().contains("messages_in:irate1m|"));
         assert!(node_selector().starts_with("{__name__=~\"node:mesh_(up:max|"));
     }
 
