@@ -93,7 +93,8 @@ fn promtool_accepts_every_panel_query() {
     );
 }
 
-fn start_prometheus(cfg: &Path, data: &Path, port: u16, log: &Path) -> Proc {
+/// Prometheus 2.42 with `cfg`, receiving remote writes too.
+pub fn start_prometheus(cfg: &Path, data: &Path, port: u16, log: &Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
     Proc(
         Command::new("prometheus")

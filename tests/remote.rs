@@ -18,33 +18,25 @@ fn required() -> bool {
     std::env::var("MESHSCOPE_REAL_COMPONENTS").as_deref() == Ok("required")
 }
 
-/// A Prometheus that scrapes nothing and receives remote writes.
-pub fn receiver(dir: &Path, port: u16) -> Proc {
-    let cfg = dir.join("receiver.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("receiver.log"))
-        .unwrap();
-    let p = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("receiver-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+/// A Prometheus that scrapes nothing and receives remote writes (`config`: the rest of
+/// its configuration, e.g. rule files), ready.
+pub fn receiver_with(dir: &Path, name: &str, port: u16, config: &str) -> Proc {
+    let cfg = dir.join(format!("{name}.yml"));
+    std::fs::write(&cfg, config).unwrap();
+    let p = super::dashboards::start_prometheus(
+        &cfg,
+        &dir.join(format!("{name}-data")),
+        port,
+        &dir.join(format!("{name}-{}.log", std::process::id())),
     );
     wait_for("Prometheus", Duration::from_secs(60), || {
         get(&format!("http://127.0.0.1:{port}/-/ready")).is_some_and(|(c, _)| c == 200)
     });
     p
+}
+
+pub fn receiver(dir: &Path, port: u16) -> Proc {
+    receiver_with(dir, "receiver", port, "global:\n  scrape_interval: 15s\n")
 }
 
 /// An instant query: each result's labels and value.
@@ -355,28 +347,14 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
     let (_sim, _, targets) = start_simulator_with(nodes, d.path(), &["--no-failures"]);
     let pp = free_port();
     let pb = format!("http://127.0.0.1:{pp}");
-    let pcfg = d.path().join("central.yml");
-    std::fs::write(
-        &pcfg,
-        format!(
+    let _prom = receiver_with(
+        d.path(),
+        "central",
+        pp,
+        &format!(
             "global:\n  evaluation_interval: 15s\nrule_files:\n  - '{}'\n",
             super::rules::rules_file().display()
         ),
-    )
-    .unwrap();
-    let _prom = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", pcfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                d.path().join("central").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pp}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.path().join("central.log")).unwrap())
-            .spawn()
-            .unwrap(),
     );
     let cfg = d.path().join("edge.yml");
     std::fs::write(
@@ -448,15 +426,7 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
         "30",
         &cmd,
     ]);
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["-L", &self.0, "kill-server"])
-                .status();
-        }
-    }
-    let _kill = Kill(sock.clone());
+    let _kill = super::viewer::TmuxServer(sock.clone());
     let names: Vec<String> = model(&pb).into_iter().map(|(n, _)| n).collect();
     wait_for(
         "every node with a rate on Prometheus",

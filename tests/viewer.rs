@@ -575,6 +575,17 @@ fn the_demo_runs_mesh_collector_and_viewer_and_stops_cleanly() {
     );
 }
 
+/// A tmux server of a test's own (`-L NAME`), killed when dropped.
+pub struct TmuxServer(pub String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .status();
+    }
+}
+
 fn tmux(args: &[&str]) -> String {
     let o = Command::new("tmux").args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -611,15 +622,7 @@ fn the_terminal_dashboard_runs_in_tmux() {
         "30",
         &cmd,
     ]);
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["-L", &self.0, "kill-server"])
-                .status();
-        }
-    }
-    let _kill = Kill(sock.clone());
+    let _kill = TmuxServer(sock.clone());
     let screen = || t(&["capture-pane", "-p", "-t", "m"]);
     // Live numbers: the pulsar-0 row gets a rate.
     wait_for(

@@ -18,8 +18,6 @@ use queue::{Queue, DROP_REASONS};
 
 /// A metric family for `/metrics`: name, type, help and `({labels}, value)` samples.
 pub type Family = (&'static str, &'static str, &'static str, Vec<(String, f64)>);
-/// A queue's samples of one family, given its `remote_name` and `url` labels.
-type Samples = dyn Fn(&Queue, &str) -> Vec<(String, f64)>;
 
 /// The queues of the current configuration.
 pub struct RemoteWrite {
@@ -53,12 +51,7 @@ impl RemoteWrite {
     /// Start, keep or restart the queues for `cfg` (on start and reload): a queue whose
     /// settings and external labels are unchanged keeps running.
     pub fn apply(&self, cfg: &Config) -> Result<(), String> {
-        let external: Vec<(String, String)> = cfg
-            .global
-            .external_labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let external = queue::external_labels(cfg);
         let mut old = std::mem::take(&mut *lock(&self.queues));
         let mut next = Vec::new();
         for (i, rw) in cfg.remote_write.iter().enumerate() {
@@ -94,88 +87,98 @@ impl RemoteWrite {
     /// Metric families for `/metrics`: (name, type, help, [(labels, value)]).
     pub fn metrics(&self) -> Vec<Family> {
         let qs = lock(&self.queues);
-        let mut out: Vec<Family> = Vec::new();
-        let mut fam = |name, ty, help, f: &Samples| {
-            let mut v = Vec::new();
-            for q in qs.iter() {
-                let base = format!(
-                    "remote_name=\"{}\",url=\"{}\"",
-                    crate::exposition::write::escape_label_value(&q.name),
-                    crate::exposition::write::escape_label_value(&q.url)
-                );
-                v.extend(f(q, &base));
-            }
-            if !v.is_empty() {
-                out.push((name, ty, help, v));
-            }
+        if qs.is_empty() {
+            return Vec::new();
+        }
+        let base = |q: &Queue| {
+            format!(
+                "remote_name=\"{}\",url=\"{}\"",
+                crate::exposition::write::escape_label_value(&q.name),
+                crate::exposition::write::escape_label_value(&q.url)
+            )
         };
-        let one = |get: fn(&queue::QueueStats) -> f64| {
-            move |q: &Queue, base: &str| vec![(format!("{{{base}}}"), get(&q.stats))]
-        };
-        fam(
-            "meshscope_remote_storage_samples_total",
-            "counter",
-            "Samples sent to the remote storage (acknowledged).",
-            &one(|s| s.sent.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_samples_failed_total",
-            "counter",
-            "Samples in sends that failed with a recoverable error (they are retried).",
-            &one(|s| s.failed.load(Ordering::Relaxed) as f64),
-        );
-        fam(
+        let mut out: Vec<Family> = ONE_VALUE
+            .iter()
+            .map(|(name, ty, help, get)| {
+                let v = qs
+                    .iter()
+                    .map(|q| (format!("{{{}}}", base(q)), get(&q.stats)))
+                    .collect();
+                (*name, *ty, *help, v)
+            })
+            .collect();
+        let dropped = qs
+            .iter()
+            .flat_map(|q| {
+                let b = base(q);
+                DROP_REASONS.iter().enumerate().map(move |(i, r)| {
+                    (
+                        format!("{{{b},reason=\"{r}\"}}"),
+                        q.stats.dropped[i].load(Ordering::Relaxed) as f64,
+                    )
+                })
+            })
+            .collect();
+        out.push((
             "meshscope_remote_storage_samples_dropped_total",
             "counter",
             "Samples not sent, by reason (http_4xx: refused by the receiver; dropped_series: removed by write_relabel_configs; shutdown: unsent when the queue stopped).",
-            &|q: &Queue, base: &str| {
-                DROP_REASONS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        (
-                            format!("{{{base},reason=\"{r}\"}}"),
-                            q.stats.dropped[i].load(Ordering::Relaxed) as f64,
-                        )
-                    })
-                    .collect()
-            },
-        );
-        fam(
-            "meshscope_remote_storage_samples_in_total",
-            "counter",
-            "Samples read from the WAL and queued for sending.",
-            &one(|s| s.samples_in.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_samples_pending",
-            "gauge",
-            "Samples queued and not yet acknowledged.",
-            &one(|s| s.pending.load(Ordering::Relaxed).max(0) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_bytes_total",
-            "counter",
-            "Compressed request bytes sent.",
-            &one(|s| s.bytes_sent.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_highest_timestamp_in_seconds",
-            "gauge",
-            "Newest sample timestamp read from the WAL.",
-            &one(|s| ts_secs(s.highest_read_ms.load(Ordering::Relaxed))),
-        );
-        fam(
-            "meshscope_remote_storage_queue_highest_sent_timestamp_seconds",
-            "gauge",
-            "Newest sample timestamp the receiver acknowledged.",
-            &one(|s| ts_secs(s.highest_sent_ms.load(Ordering::Relaxed))),
-        );
-        fam(
-            "meshscope_remote_storage_lag_seconds",
-            "gauge",
-            "Newest timestamp read from the WAL minus the newest acknowledged.",
-            &one(|s| {
+            dropped,
+        ));
+        out
+    }
+}
+
+/// The families with one value per queue.
+type Getter = fn(&queue::QueueStats) -> f64;
+const ONE_VALUE: &[(&str, &str, &str, Getter)] = &[
+    (
+        "meshscope_remote_storage_samples_total",
+        "counter",
+        "Samples sent to the remote storage (acknowledged).",
+        |s| s.sent.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_samples_failed_total",
+        "counter",
+        "Samples in sends that failed with a recoverable error (they are retried).",
+        |s| s.failed.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_samples_in_total",
+        "counter",
+        "Samples read from the WAL and queued for sending.",
+        |s| s.samples_in.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_samples_pending",
+        "gauge",
+        "Samples queued and not yet acknowledged.",
+        |s| s.pending.load(Ordering::Relaxed).max(0) as f64,
+    ),
+    (
+        "meshscope_remote_storage_bytes_total",
+        "counter",
+        "Compressed request bytes sent.",
+        |s| s.bytes_sent.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_highest_timestamp_in_seconds",
+        "gauge",
+        "Newest sample timestamp read from the WAL.",
+        |s| ts_secs(s.highest_read_ms.load(Ordering::Relaxed)),
+    ),
+    (
+        "meshscope_remote_storage_queue_highest_sent_timestamp_seconds",
+        "gauge",
+        "Newest sample timestamp the receiver acknowledged.",
+        |s| ts_secs(s.highest_sent_ms.load(Ordering::Relaxed)),
+    ),
+    (
+        "meshscope_remote_storage_lag_seconds",
+        "gauge",
+        "Newest timestamp read from the WAL minus the newest acknowledged.",
+        |s| {
                 let (r, w) = (
                     s.highest_read_ms.load(Ordering::Relaxed),
                     s.highest_sent_ms.load(Ordering::Relaxed),
@@ -185,35 +188,33 @@ impl RemoteWrite {
                 } else {
                     (r - w).max(0) as f64 / 1000.0
                 }
-            }),
-        );
-        fam(
-            "meshscope_remote_storage_shards",
-            "gauge",
-            "Shards sending in parallel.",
-            &one(|s| s.shards.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_shards_desired",
-            "gauge",
-            "Shards the last calculation asked for.",
-            &one(|s| s.desired_shards.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_wal_segment",
-            "gauge",
-            "The WAL segment being read.",
-            &one(|s| s.segment.load(Ordering::Relaxed) as f64),
-        );
-        fam(
-            "meshscope_remote_storage_wal_segments_skipped_total",
-            "counter",
-            "WAL segments deleted by the head's truncation before they were read (their samples were not sent).",
-            &one(|s| s.wal_segments_skipped.load(Ordering::Relaxed) as f64),
-        );
-        out
-    }
-}
+            },
+    ),
+    (
+        "meshscope_remote_storage_shards",
+        "gauge",
+        "Shards sending in parallel.",
+        |s| s.shards.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_shards_desired",
+        "gauge",
+        "Shards the last calculation asked for.",
+        |s| s.desired_shards.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_wal_segment",
+        "gauge",
+        "The WAL segment being read.",
+        |s| s.segment.load(Ordering::Relaxed) as f64,
+    ),
+    (
+        "meshscope_remote_storage_wal_segments_skipped_total",
+        "counter",
+        "WAL segments deleted by the head's truncation before they were read (their samples were not sent).",
+        |s| s.wal_segments_skipped.load(Ordering::Relaxed) as f64,
+    ),
+];
 
 fn ts_secs(ms: i64) -> f64 {
     if ms <= 0 {

@@ -159,12 +159,7 @@ impl Queue {
         let s = QueueSettings::from_config(rw);
         let stats = Arc::new(QueueStats::default());
         let stop = parent.child_token();
-        let external: Vec<(String, String)> = cfg
-            .global
-            .external_labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let external = external_labels(cfg);
         let ctx = Arc::new(Ctx {
             url: rw.url.clone(),
             client,
@@ -218,6 +213,15 @@ impl Drop for Queue {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// The configuration's `global.external_labels`.
+pub fn external_labels(cfg: &Config) -> Vec<(String, String)> {
+    cfg.global
+        .external_labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// External labels (unless the series has the label) then the write relabelling; `None`

@@ -78,6 +78,16 @@ pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
         })?
     };
     let file = path.display().to_string();
+    checked_groups(&file, groups, "__meta_filepath")
+}
+
+/// Check decoded groups (label names, addresses) and turn them into target groups
+/// sourced `{origin}:{i}`, each labelled `meta` = `origin`.
+fn checked_groups(
+    origin: &str,
+    groups: Vec<FileGroup>,
+    meta: &str,
+) -> Result<Vec<TargetGroup>, String> {
     groups
         .into_iter()
         .enumerate()
@@ -85,15 +95,15 @@ pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
             let mut labels = g.labels.unwrap_or_default();
             if let Some(bad) = labels.keys().find(|n| !is_valid_label_name(n)) {
                 return Err(format!(
-                    "{file}: group {i}: {bad:?} is not a valid label name"
+                    "{origin}: group {i}: {bad:?} is not a valid label name"
                 ));
             }
             for t in &g.targets {
-                crate::config::check_address(t).map_err(|e| format!("{file}: group {i}: {e}"))?;
+                crate::config::check_address(t).map_err(|e| format!("{origin}: group {i}: {e}"))?;
             }
-            labels.insert("__meta_filepath".into(), file.clone());
+            labels.insert(meta.into(), origin.to_string());
             Ok(TargetGroup {
-                source: format!("{file}:{i}"),
+                source: format!("{origin}:{i}"),
                 targets: g
                     .targets
                     .into_iter()
@@ -110,31 +120,7 @@ pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
 pub fn parse_http_sd(url: &str, body: &[u8]) -> Result<Vec<TargetGroup>, String> {
     let groups: Vec<FileGroup> = serde_json::from_slice(body)
         .map_err(|e| format!("{url}: line {} column {}: {e}", e.line(), e.column()))?;
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let mut labels = g.labels.unwrap_or_default();
-            if let Some(bad) = labels.keys().find(|n| !is_valid_label_name(n)) {
-                return Err(format!(
-                    "{url}: group {i}: {bad:?} is not a valid label name"
-                ));
-            }
-            for t in &g.targets {
-                crate::config::check_address(t).map_err(|e| format!("{url}: group {i}: {e}"))?;
-            }
-            labels.insert("__meta_url".into(), url.to_string());
-            Ok(TargetGroup {
-                source: format!("{url}:{i}"),
-                targets: g
-                    .targets
-                    .into_iter()
-                    .map(|t| LabelMap::from([("__address__".to_string(), t)]))
-                    .collect(),
-                labels,
-            })
-        })
-        .collect()
+    checked_groups(url, groups, "__meta_url")
 }
 
 /// Fetch an HTTP SD endpoint once: 200 and JSON, or why not.
