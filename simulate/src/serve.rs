@@ -1,12 +1,16 @@
 //! The HTTP side: every node under one listener at `/node/<name>/metrics`, plus a
-//! file_sd-style target list at `/targets`.
+//! file_sd-style target list at `/targets` (an HTTP SD endpoint too), and
+//! `POST /node/<name>/load?factor=F`, which multiplies a node's traffic from now on (a
+//! step for the latency benchmark; its counters stay monotonic).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::Query;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::model::Mesh;
@@ -41,6 +45,62 @@ pub fn targets_json(mesh: &Mesh, addr: &str) -> serde_json::Value {
 struct AppState {
     mesh: Mesh,
     addr: String,
+    /// Per node: a traffic step since `t0` (see [`Step`]).
+    steps: Mutex<HashMap<usize, Step>>,
+}
+
+/// From `t0` on, a node's cumulative traffic grows `factor` times as fast: `adjusted(t)
+/// = base + factor * (raw(t) - raw0)`, where `base` is what it had reached at `t0`.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    raw0: f64,
+    base: f64,
+    factor: f64,
+}
+
+impl Step {
+    fn apply(&self, raw: f64) -> f64 {
+        self.base + self.factor * (raw - self.raw0)
+    }
+}
+
+fn adjusted(st: &AppState, node: usize, raw: f64) -> f64 {
+    let steps = st.steps.lock().unwrap_or_else(|e| e.into_inner());
+    steps.get(&node).map_or(raw, |s| s.apply(raw))
+}
+
+#[derive(serde::Deserialize)]
+struct LoadParams {
+    factor: f64,
+}
+
+async fn set_load(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<LoadParams>,
+) -> Response {
+    let Some(node) = st.mesh.node(&name) else {
+        return (StatusCode::NOT_FOUND, format!("no simulated node {name:?}\n")).into_response();
+    };
+    if !(q.factor.is_finite() && q.factor >= 0.0) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("factor {}: must be a number >= 0\n", q.factor),
+        )
+            .into_response();
+    }
+    let raw = st.mesh.cumulative(node.index, now_ms());
+    let mut steps = st.steps.lock().unwrap_or_else(|e| e.into_inner());
+    let base = steps.get(&node.index).map_or(raw, |s| s.apply(raw));
+    steps.insert(
+        node.index,
+        Step {
+            raw0: raw,
+            base,
+            factor: q.factor,
+        },
+    );
+    format!("{name}: traffic x{} from now on\n", q.factor).into_response()
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
@@ -59,7 +119,7 @@ async fn metrics(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> R
         )
             .into_response();
     }
-    let cum = st.mesh.cumulative(node.index, t);
+    let cum = adjusted(&st, node.index, st.mesh.cumulative(node.index, t));
     let body = render_text(node_samples(&st.mesh, node.index, t, cum));
     (
         [(
@@ -92,5 +152,34 @@ pub fn router(mesh: Mesh, addr: String) -> Router {
         .route("/", get(index))
         .route("/targets", get(targets))
         .route("/node/{name}/metrics", get(metrics))
-        .with_state(Arc::new(AppState { mesh, addr }))
+        .route("/node/{name}/load", post(set_load))
+        .with_state(Arc::new(AppState {
+            mesh,
+            addr,
+            steps: Mutex::new(HashMap::new()),
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_step_keeps_counters_monotonic_and_scales_the_rate() {
+        let s1 = Step {
+            raw0: 100.0,
+            base: 100.0,
+            factor: 5.0,
+        };
+        assert_eq!(s1.apply(100.0), 100.0);
+        assert_eq!(s1.apply(110.0), 150.0);
+        // A second step continues from where the first had got.
+        let s2 = Step {
+            raw0: 110.0,
+            base: s1.apply(110.0),
+            factor: 0.5,
+        };
+        assert_eq!(s2.apply(110.0), 150.0);
+        assert_eq!(s2.apply(130.0), 160.0);
+    }
 }
