@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::extract::Query;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -80,7 +80,11 @@ async fn set_load(
     Query(q): Query<LoadParams>,
 ) -> Response {
     let Some(node) = st.mesh.node(&name) else {
-        return (StatusCode::NOT_FOUND, format!("no simulated node {name:?}\n")).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no simulated node {name:?}\n"),
+        )
+            .into_response();
     };
     if !(q.factor.is_finite() && q.factor >= 0.0) {
         return (

@@ -118,6 +118,9 @@ struct Res0 {
     ascent: i16,
     descent: i16,
     char_w: i16,
+    /// Every glyph of the font is `char_w` wide (`fixed` is), so a run of characters can
+    /// be redrawn in place.
+    mono: bool,
     keysyms: HashMap<u8, Vec<u32>>,
     gcs: HashMap<Ink, Gcontext>,
     bg: u32,
@@ -330,6 +333,7 @@ fn setup(conn: &Conn, screen: usize) -> Res<Res0> {
         ascent: f.font_ascent,
         descent: f.font_descent,
         char_w: f.max_bounds.character_width.max(1),
+        mono: f.min_bounds.character_width == f.max_bounds.character_width,
         keysyms,
         gcs,
         bg,
@@ -725,11 +729,26 @@ impl App {
         while t.len() < width.min(250) {
             t.push(' ');
         }
-        if texts.get(&slot) == Some(&t) {
-            return Ok(());
-        }
-        self.conn
-            .image_text8(win, self.r.gc(ink), x, y, t.as_bytes())?;
+        // Only the changed run of characters goes on the wire (the font is fixed-width,
+        // and ImageText8 paints each character's cell): a rate going from "in 277 msg/s"
+        // to "in 281 msg/s" costs two characters, not the whole padded field.
+        let (from, to) = match texts.get(&slot) {
+            Some(old) if *old == t => return Ok(()),
+            Some(old) if old.len() == t.len() && self.r.mono => {
+                let (a, b) = (old.as_bytes(), t.as_bytes());
+                let first = (0..a.len()).find(|&i| a[i] != b[i]).unwrap_or(0);
+                let last = (0..a.len()).rfind(|&i| a[i] != b[i]).unwrap_or(first);
+                (first, last + 1)
+            }
+            _ => (0, t.len()),
+        };
+        self.conn.image_text8(
+            win,
+            self.r.gc(ink),
+            x + from as i16 * self.r.char_w,
+            y,
+            &t.as_bytes()[from..to],
+        )?;
         texts.insert(slot, t);
         Ok(())
     }
