@@ -46,9 +46,19 @@ pub fn encode(req: &WriteRequest, proto: &mut Vec<u8>) -> Result<Vec<u8>, String
         .map_err(|e| format!("snappy: {e}"))
 }
 
-/// The inverse of [`encode`] (tests and the fake receivers).
+/// The largest decompressed request [`decode`] accepts (a receiver's usual limit).
+pub const MAX_DECODED: usize = 32 << 20;
+
+/// The inverse of [`encode`] (tests and the fake receivers). The length that a Snappy
+/// block claims is checked before anything is allocated.
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     use prost::Message;
+    let len = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
+    if len > MAX_DECODED {
+        return Err(format!(
+            "snappy: the block claims {len} bytes, more than the {MAX_DECODED} accepted"
+        ));
+    }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| format!("snappy: {e}"))?;
@@ -90,5 +100,9 @@ mod tests {
         assert_eq!(&s[3..11], &1.0f64.to_le_bytes());
         assert_eq!(s[11], 0x10);
         assert!(decode(b"not snappy").is_err());
+        // A header claiming 4 GiB is refused before any allocation.
+        assert!(decode(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00])
+            .unwrap_err()
+            .contains("more than"));
     }
 }
