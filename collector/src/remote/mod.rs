@@ -52,6 +52,12 @@ impl RemoteWrite {
     /// settings and external labels are unchanged keeps running.
     pub fn apply(&self, cfg: &Config) -> Result<(), String> {
         let external = queue::external_labels(cfg);
+        // Every new destination's HTTP client first: a bad one refuses the whole
+        // configuration and leaves the running queues alone.
+        for (i, rw) in cfg.remote_write.iter().enumerate() {
+            crate::scrape::http::Client::new(&rw.http(), cfg)
+                .map_err(|e| format!("remote_write[{i}]: {e}"))?;
+        }
         let mut old = std::mem::take(&mut *lock(&self.queues));
         let mut next = Vec::new();
         for (i, rw) in cfg.remote_write.iter().enumerate() {
@@ -221,5 +227,46 @@ fn ts_secs(ms: i64) -> f64 {
         0.0
     } else {
         ms as f64 / 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        crate::config::load_str(
+            text,
+            std::path::Path::new("m.yml"),
+            std::path::Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_destination_on_reload_keeps_the_running_queues() {
+        let d = tempfile::tempdir().unwrap();
+        let (_w, _) = crate::tsdb::wal::Wal::open(d.path(), 1 << 20, &mut |_| {}).unwrap();
+        let rw = RemoteWrite::new(d.path().to_path_buf(), CancellationToken::new());
+        rw.apply(&config(
+            "remote_write:\n  - url: http://127.0.0.1:9/api/v1/write\n    name: a\n",
+        ))
+        .unwrap();
+        let bad = config(
+            "remote_write:\n  - url: https://127.0.0.1:9/w\n    tls_config: {ca_file: /nonexistent/ca.pem}\n",
+        );
+        let e = rw.apply(&bad).unwrap_err();
+        assert!(e.contains("remote_write[0]"), "{e}");
+        let names: Vec<String> = lock(&rw.queues).iter().map(|q| q.name.clone()).collect();
+        assert_eq!(names, vec!["a".to_string()]);
+        // Its metrics are there, labelled.
+        let m = rw.metrics();
+        assert!(m
+            .iter()
+            .any(|f| f.0 == "meshscope_remote_storage_samples_pending"
+                && f.3[0].0.contains("remote_name=\"a\"")));
+        tokio::task::spawn_blocking(move || rw.stop())
+            .await
+            .unwrap();
     }
 }

@@ -359,6 +359,7 @@ fn read_loop(
             }
         })?;
         if blocked {
+            tracing::error!(url = %ctx.url, "Remote write stopped: a shard ended");
             break;
         }
         if last_reshard.elapsed() >= RESHARD_EVERY {
