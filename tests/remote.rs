@@ -74,6 +74,20 @@ pub fn own_metric(base: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Whether Prometheus is here (else the test is skipped, unless the test command
+/// requires the real components).
+fn have_prometheus() -> bool {
+    let ok = have("prometheus");
+    if !ok {
+        assert!(
+            !required(),
+            "prometheus is not installed, and scripts/test.sh should have installed it"
+        );
+        eprintln!("SKIPPED: prometheus is not installed");
+    }
+    ok
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -83,12 +97,7 @@ fn now() -> f64 {
 
 #[test]
 fn a_two_minute_receiver_outage_loses_no_sample() {
-    if !have("prometheus") {
-        assert!(
-            !required(),
-            "prometheus is not installed, and scripts/test.sh should have installed it"
-        );
-        eprintln!("SKIPPED: prometheus is not installed");
+    if !have_prometheus() {
         return;
     }
     let _serial = super::serial();
@@ -245,12 +254,7 @@ fn edge_collector(
 
 #[test]
 fn shards_split_the_targets_and_an_ha_pair_sends_both_copies() {
-    if !have("prometheus") {
-        assert!(
-            !required(),
-            "prometheus is not installed, and scripts/test.sh should have installed it"
-        );
-        eprintln!("SKIPPED: prometheus is not installed");
+    if !have_prometheus() {
         return;
     }
     let _serial = super::serial();
