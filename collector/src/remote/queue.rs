@@ -322,8 +322,10 @@ fn read_loop(
                 }
             }
             Event::Record(Record::Samples(v)) => {
+                if let Some(hi) = v.iter().map(|x| x.1).max() {
+                    stats.highest_read_ms.fetch_max(hi, Ordering::Relaxed);
+                }
                 for (r, t, val) in v {
-                    stats.highest_read_ms.fetch_max(t, Ordering::Relaxed);
                     if ctx.stop.is_cancelled() {
                         // Stopping: what is left stays in the WAL.
                         break;

@@ -5,15 +5,14 @@
 //! good targets and is counted. Labels are Prometheus's `__meta_consul_*`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::discovery::Update;
+use super::discovery::{Sink, Update};
 use super::http::{describe, Client};
 use super::target::TargetGroup;
 use crate::config::relabel::LabelMap;
@@ -265,17 +264,9 @@ impl Api {
     }
 }
 
-/// Where the provider's groups go.
-pub struct ConsulSink {
-    pub job: String,
-    /// Provider names are `{prefix}/{service}`.
-    pub prefix: String,
-    pub tx: mpsc::UnboundedSender<Update>,
-    pub failures: Arc<AtomicU64>,
-}
-
-/// Run one `consul_sd_configs` entry until cancelled.
-pub async fn run(cfg: ConsulSdConfig, client: Client, sink: ConsulSink, stop: CancellationToken) {
+/// Run one `consul_sd_configs` entry until cancelled. Each service is a provider of its
+/// own, `{sink.provider}/{service}`; failed queries count in `sink.failures`.
+pub async fn run(cfg: ConsulSdConfig, client: Client, sink: Sink, stop: CancellationToken) {
     let api = Arc::new(Api {
         base: format!(
             "{}://{}{}",
@@ -323,7 +314,7 @@ pub async fn run(cfg: ConsulSdConfig, client: Client, sink: ConsulSink, stop: Ca
                     }
                     let _ = sink.tx.send(Update {
                         job: sink.job.clone(),
-                        provider: format!("{}/{n}", sink.prefix),
+                        provider: format!("{}/{n}", sink.provider),
                         groups: Vec::new(),
                     });
                 }
@@ -351,7 +342,7 @@ pub async fn run(cfg: ConsulSdConfig, client: Client, sink: ConsulSink, stop: Ca
 async fn watch_service(
     api: Arc<Api>,
     name: String,
-    sink: Arc<ConsulSink>,
+    sink: Arc<Sink>,
     refresh: Duration,
     stop: CancellationToken,
 ) {
@@ -377,7 +368,7 @@ async fn watch_service(
                     last = Some(g.clone());
                     let _ = sink.tx.send(Update {
                         job: sink.job.clone(),
-                        provider: format!("{}/{name}", sink.prefix),
+                        provider: format!("{}/{name}", sink.provider),
                         groups: vec![g],
                     });
                 }
@@ -410,7 +401,9 @@ fn urlencode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
     use std::sync::Mutex;
+    use tokio::sync::mpsc;
 
     /// A fake of Consul's catalog API, answering as Consul's documentation shows
     /// (`/v1/catalog/services`, `/v1/health/service/:service`, `X-Consul-Index`).
@@ -502,9 +495,9 @@ mod tests {
         tokio::spawn(run(
             cfg,
             client,
-            ConsulSink {
+            Sink {
                 job: "mesh".into(),
-                prefix: "consul_sd/0".into(),
+                provider: "consul_sd/0".into(),
                 tx,
                 failures: failures.clone(),
             },

@@ -19,7 +19,8 @@ pub struct Sink {
     pub job: String,
     pub provider: String,
     pub tx: mpsc::UnboundedSender<Update>,
-    pub read_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Failed reads or fetches (the provider keeps its last good groups).
+    pub failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// New groups from one provider of one job.
@@ -190,7 +191,7 @@ pub async fn run_http_sd(
                 }
             }
             Err(e) => {
-                sink.read_errors
+                sink.failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(job = %sink.job, error = %e, "HTTP service discovery failed; keeping the last good targets");
             }
@@ -229,7 +230,7 @@ pub async fn run_file_sd(
         job,
         provider,
         tx,
-        read_errors,
+        failures,
     } = sink;
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
     let watcher = {
@@ -272,7 +273,7 @@ pub async fn run_file_sd(
                     last_good.insert(f.clone(), g);
                 }
                 Err(e) => {
-                    read_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::error!(job = %job, error = %e, "Reading a file_sd file failed; keeping its last good targets");
                 }
             }

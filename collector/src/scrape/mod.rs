@@ -206,7 +206,7 @@ impl ScrapeManager {
                         job: sc.job_name.clone(),
                         provider: format!("file_sd/{i}"),
                         tx: self.updates.clone(),
-                        read_errors: self.stats.sd_file_read_errors.clone(),
+                        failures: self.stats.sd_file_read_errors.clone(),
                     },
                     stop.clone(),
                 ));
@@ -222,7 +222,7 @@ impl ScrapeManager {
                         job: sc.job_name.clone(),
                         provider: format!("http_sd/{i}"),
                         tx: self.updates.clone(),
-                        read_errors: self.stats.sd_http_failures.clone(),
+                        failures: self.stats.sd_http_failures.clone(),
                     },
                     stop.clone(),
                 ));
@@ -233,9 +233,9 @@ impl ScrapeManager {
                 tokio::spawn(consul::run(
                     c.clone(),
                     client,
-                    consul::ConsulSink {
+                    discovery::Sink {
                         job: sc.job_name.clone(),
-                        prefix: format!("consul_sd/{i}"),
+                        provider: format!("consul_sd/{i}"),
                         tx: self.updates.clone(),
                         failures: self.stats.sd_consul_failures.clone(),
                     },
