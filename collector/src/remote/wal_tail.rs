@@ -211,15 +211,10 @@ impl WalTail {
                 Err(e) => return Err(e),
             }
         }
-        if next > self.segment + 1 && self.file.is_none() {
+        if next > self.segment + 1 {
+            // The segment in hand was read (its file is open), or was itself not found.
             f(Event::Skipped {
-                from: self.segment,
-                to: next - 1,
-            });
-            *n += 1;
-        } else if next > self.segment + 1 {
-            f(Event::Skipped {
-                from: self.segment + 1,
+                from: self.segment + u64::from(self.file.is_some()),
                 to: next - 1,
             });
             *n += 1;
