@@ -18,8 +18,10 @@ use x11rb::rust_connection::RustConnection;
 use super::collect::{free_port, get, start_mesh_collector, start_simulator_with, wait_for, Proc};
 use super::real::available;
 
+/// A display number for the relay's socket (the bind fails if the path is taken), from a
+/// range above the numbers Xvfb's own search takes while few servers run.
 fn free_display() -> u32 {
-    (90..400)
+    (400..800)
         .find(|n| {
             !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
                 && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -27,20 +29,43 @@ fn free_display() -> u32 {
         .unwrap()
 }
 
+/// An Xvfb of the test's own. It picks a free display itself and writes the number when
+/// it is ready (`-displayfd`), so tests or test processes starting servers at the same
+/// time never share one.
 fn start_xvfb() -> (Proc, u32) {
-    let n = free_display();
-    let p = Proc(
-        Command::new("Xvfb")
-            .arg(format!(":{n}"))
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("Xvfb", Duration::from_secs(20), || {
-        Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let p = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep reading, so Xvfb never writes into a closed pipe.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
     });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+        panic!("Xvfb did not report its display within 20 s");
+    };
+    let n = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not report its display: {line:?}"));
     (p, n)
 }
 
@@ -50,6 +75,12 @@ struct Relay {
     to_client: Arc<AtomicU64>,
     cut: Arc<AtomicBool>,
     display: u32,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.display));
+    }
 }
 
 fn relay(target: u32) -> Relay {
