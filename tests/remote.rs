@@ -488,7 +488,7 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
         }
         out
     };
-    let same_minutes = minutes(&mb) == minutes(&pb);
+    let (minutes_a, minutes_b) = (minutes(&mb), minutes(&pb));
     let args = [
         "--week",
         week.as_str(),
@@ -538,11 +538,9 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
         // first is from the week's start to the first point): equal only if both sources
         // have health in the same minutes (the start above makes that so unless
         // Prometheus took more than the rest of the first minute to evaluate its rules).
-        if title.starts_with("Data quality") && !same_minutes {
+        if title.starts_with("Data quality") && minutes_a != minutes_b {
             eprintln!(
-                "not comparing {title:?}: health minutes differ, collector {:?} vs Prometheus {:?}",
-                minutes(&mb),
-                minutes(&pb)
+                "not comparing {title:?}: health minutes differ, collector {minutes_a:?} vs Prometheus {minutes_b:?}"
             );
             continue;
         }
