@@ -138,6 +138,7 @@ fn simulated_history_imports_and_dumps_back() {
 mod collect;
 mod dashboards;
 mod faults;
+mod hostile;
 mod promql_diff;
 mod query_api;
 mod real;

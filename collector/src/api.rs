@@ -476,8 +476,12 @@ where
 
 /// Parse the `query` parameter once, on the request task; the error is the message of a
 /// 400 `bad_data`.
-pub(crate) fn parse_query(expr: &str) -> Result<promql_parser::parser::Expr, String> {
-    promql::parse(expr).map_err(|e| format!("invalid parameter \"query\": {}", e.message()))
+pub(crate) fn parse_query(
+    expr: &str,
+    limits: &promql::QueryLimits,
+) -> Result<promql_parser::parser::Expr, String> {
+    promql::parse_with(expr, limits)
+        .map_err(|e| format!("invalid parameter \"query\": {}", e.message()))
 }
 
 async fn query(
@@ -501,7 +505,7 @@ async fn query(
         Ok(o) => o,
         Err(e) => return bad_data(e),
     };
-    let parsed = match parse_query(&expr) {
+    let parsed = match parse_query(&expr, &opts.limits) {
         Ok(p) => p,
         Err(e) => return bad_data(e),
     };
@@ -552,7 +556,7 @@ async fn query_range(
         Ok(o) => o,
         Err(e) => return bad_data(e),
     };
-    let parsed = match parse_query(&expr) {
+    let parsed = match parse_query(&expr, &opts.limits) {
         Ok(p) => p,
         Err(e) => return bad_data(e),
     };

@@ -8,6 +8,7 @@ pub mod promql;
 pub mod remote;
 pub mod rules;
 pub mod scrape;
+pub mod serve;
 pub mod server;
 pub mod source;
 pub mod tsdb;

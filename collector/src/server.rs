@@ -46,6 +46,8 @@ pub struct CollectorOptions {
     pub web_config: Option<PathBuf>,
     /// `--shard I/N`: scrape only this shard of the targets.
     pub shard: Option<(u64, u64)>,
+    /// `--web.max-connections`, `--web.read-timeout`.
+    pub serve: crate::serve::ServeOptions,
 }
 
 /// Read the configuration file and apply `--shard`.
@@ -75,6 +77,8 @@ pub struct Collector {
     flags: std::collections::BTreeMap<String, String>,
     retention: String,
     shard: Option<(u64, u64)>,
+    /// The HTTP server's connection counters.
+    pub serve_stats: Arc<crate::serve::ServeStats>,
 }
 
 /// The rule groups to run: the mesh model (unless turned off) and the configuration's
@@ -122,6 +126,15 @@ impl Collector {
     }
 }
 
+/// The runtime the collector runs on: threads with stacks that every walk over a query
+/// as deep as `--query.max-depth` allows fits in (see [`crate::promql::MAX_DEPTH_CEILING`]).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::promql::QUERY_THREAD_STACK)
+        .build()
+}
+
 /// Start everything and serve until `shutdown` is cancelled (or SIGINT/SIGTERM).
 /// `bound` receives the listening address once the server accepts connections.
 pub async fn run(
@@ -167,6 +180,7 @@ pub async fn run(
         rules,
         remote: remote.clone(),
         shard: opts.shard,
+        serve_stats: Arc::default(),
         mesh_model_rules: opts.mesh_model_rules,
         flags: opts.flags.clone(),
         retention: if opts.storage.retention_time_ms > 0 {
@@ -250,18 +264,14 @@ pub async fn run(
         crate::webconfig::guard,
     ));
     let stop = shutdown.clone();
+    let stats = c.serve_stats.clone();
     match web.tls.clone() {
         Some(tls) => {
             tracing::info!("TLS is on (--web.config.file)");
-            axum::serve(crate::webconfig::TlsListener::new(listener, tls)?, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await?
+            let tls = crate::webconfig::TlsListener::new(listener, tls)?;
+            crate::serve::serve(tls, app, opts.serve, stats, stop).await
         }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await?
-        }
+        None => crate::serve::serve(listener, app, opts.serve, stats, stop).await,
     }
     shutdown.cancel();
     scrape.stop_all();
@@ -404,9 +414,12 @@ async fn metadata(
 
 /// `/api/v1/query_exemplars`: exemplars are parsed but not kept (the issue makes keeping
 /// them optional), so the answer is always empty; the query is still checked.
-async fn query_exemplars(Query(q): Query<Vec<(String, String)>>) -> Response {
+async fn query_exemplars(
+    State(c): State<Arc<Collector>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
     if let Some((_, query)) = q.iter().rev().find(|(n, _)| n == "query") {
-        if let Err(e) = crate::api::parse_query(query) {
+        if let Err(e) = crate::api::parse_query(query, &c.query.limits) {
             return crate::api::bad_data(e);
         }
     }
@@ -569,6 +582,28 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "gauge",
         "When the collector started.",
         &[("", c.started_ms as f64 / 1000.0)],
+    );
+    let w = &c.serve_stats;
+    family(
+        "meshscope_http_connections_open",
+        "gauge",
+        "HTTP connections open now (at most --web.max-connections).",
+        &[("", r(&w.open))],
+    );
+    family(
+        "meshscope_http_connections_accepted_total",
+        "counter",
+        "HTTP connections accepted.",
+        &[("", r(&w.accepted))],
+    );
+    family(
+        "meshscope_http_request_body_failures_total",
+        "counter",
+        "Requests refused while reading their body, by reason (timeout: 408, too_large: 413).",
+        &[
+            ("{reason=\"timeout\"}", r(&w.body_timeouts)),
+            ("{reason=\"too_large\"}", r(&w.body_too_large)),
+        ],
     );
     family(
         "meshscope_tsdb_head_series",

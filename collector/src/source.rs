@@ -23,8 +23,15 @@ pub struct SourceOptions {
     pub bearer_token_file: Option<PathBuf>,
     /// A PEM file with the CA that signed the source's certificate.
     pub ca_file: Option<PathBuf>,
+    /// The longest a request may take, its whole answer read (120 s).
     pub timeout: Option<Duration>,
+    /// The largest answer read ([`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one is an
+    /// error, not a process that runs out of memory.
+    pub max_response_bytes: Option<usize>,
 }
+
+/// The default of [`SourceOptions::max_response_bytes`]: 256 MiB of JSON.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 /// A failure talking to a source, as one line for a person.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +61,19 @@ pub enum SourceError {
 pub struct Source {
     client: Client,
     url: String,
+    max_response_bytes: usize,
+}
+
+/// The envelope of every Prometheus API answer (a plain struct rather than an enum
+/// tagged by `status`, which serde would buffer whole before decoding `data`).
+#[derive(serde::Deserialize)]
+struct Envelope<D> {
+    status: String,
+    data: Option<D>,
+    #[serde(rename = "errorType", default)]
+    error_type: String,
+    #[serde(default)]
+    error: String,
 }
 
 fn read_secret(p: &PathBuf, what: &str) -> Result<String, SourceError> {
@@ -148,7 +168,11 @@ impl Source {
             url: o.url.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Source { client, url: shown })
+        Ok(Source {
+            client,
+            url: shown,
+            max_response_bytes: o.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+        })
     }
 
     /// The source's URL without credentials.
@@ -217,6 +241,100 @@ impl Source {
             .map_err(|e| self.error(e))
     }
 
+    fn other(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Other {
+            url: self.url.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Read a query's answer: at most `max_response_bytes`, JSON of the Prometheus
+    /// envelope (serde_json refuses nesting deeper than 128), the error envelope as a
+    /// query error. A broken, truncated, oversized or mistyped answer is one line.
+    async fn answer(
+        &self,
+        r: Result<reqwest::Response, prometheus_http_query::Error>,
+    ) -> Result<Data, SourceError> {
+        let mut r = r.map_err(|e| self.error(e))?;
+        let status = r.status();
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return Err(SourceError::Unauthorized {
+                url: self.url.clone(),
+                status: status.as_u16(),
+            });
+        }
+        let json = r
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(self.other(format!(
+                "HTTP {status}: the answer is not JSON (Content-Type {:?})",
+                r.headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+            )));
+        }
+        let limit = self.max_response_bytes;
+        if r.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(self.other(format!(
+                "the answer is {} bytes, more than the {limit} bytes read from a source",
+                r.content_length().unwrap_or_default()
+            )));
+        }
+        let mut body = Vec::new();
+        loop {
+            match r.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > limit {
+                        return Err(self.other(format!(
+                            "the answer is more than the {limit} bytes read from a source"
+                        )));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => {
+                    return Err(SourceError::Unreachable {
+                        url: self.url.clone(),
+                        reason: "no complete answer within the timeout".into(),
+                    })
+                }
+                Err(e) => {
+                    return Err(self.other(format!(
+                        "the answer broke off before its end ({e}): {} bytes read",
+                        body.len()
+                    )))
+                }
+            }
+        }
+        let env: Envelope<prometheus_http_query::response::PromqlResult> =
+            match serde_json::from_slice(&body) {
+                Ok(e) => e,
+                Err(e) if !status.is_success() => {
+                    return Err(self.other(format!("HTTP {status}: {e}")))
+                }
+                Err(e) => {
+                    return Err(
+                        self.other(format!("the answer is not a Prometheus API answer: {e}"))
+                    )
+                }
+            };
+        match (env.status.as_str(), env.data) {
+            ("success", Some(d)) => Ok(d.into_inner().0),
+            ("error", _) => Err(SourceError::Query {
+                url: self.url.clone(),
+                kind: env.error_type,
+                message: env.error,
+            }),
+            (s, _) => Err(self.other(format!(
+                "the answer is not a Prometheus API answer: status {s:?} without data"
+            ))),
+        }
+    }
+
     /// An instant query at `time` (Unix seconds; now when `None`).
     pub async fn instant(
         &self,
@@ -227,8 +345,8 @@ impl Source {
         if let Some(t) = time {
             q = q.at(t);
         }
-        let r = q.post().await.map_err(|e| self.error(e))?;
-        Ok(match r.data() {
+        let data = self.answer(q.post_raw().await).await?;
+        Ok(match &data {
             Data::Vector(v) => v
                 .iter()
                 .map(|s| {
@@ -264,10 +382,10 @@ impl Source {
         let r = self
             .client
             .query_range(expr, start, end, step)
-            .post()
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(match r.data() {
+            .post_raw()
+            .await;
+        let data = self.answer(r).await?;
+        Ok(match &data {
             Data::Matrix(m) => m
                 .iter()
                 .map(|r| {

@@ -62,19 +62,10 @@ pub struct WebConfig {
     pub users: BTreeMap<String, String>,
 }
 
-fn err(file: &Path, key: &str, message: String) -> ConfigError {
-    ConfigError {
-        file: file.to_path_buf(),
-        position: None,
-        key: key.to_string(),
-        message,
-    }
-}
-
 /// Read and check a web configuration file.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err(path, "", format!("cannot read the file: {e}")))?;
+    let text = crate::config::read_file(path)?;
+    crate::config::check_yaml(&text, path)?;
     let raw: RawWebConfig = if text.trim().is_empty() {
         RawWebConfig::default()
     } else {
@@ -234,7 +225,9 @@ fn tls_config(
     let mut cfg = builder
         .with_single_cert(certs, key_der)
         .map_err(|e| at("tls_server_config", format!("certificate and key: {e}")))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only (`http_server_config.http2` is accepted and ignored): the server's
+    // header and body read timeouts (`--web.read-timeout`) are HTTP/1's.
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meshscope_collector::config::parse_bytes;
-use meshscope_collector::promql::EvalOptions;
+use meshscope_collector::promql::{EvalOptions, QueryLimits};
 use meshscope_collector::server::{self, CollectorOptions};
 use meshscope_collector::tsdb::Options;
 use tokio_util::sync::CancellationToken;
@@ -46,10 +46,26 @@ pub struct CollectArgs {
     /// The most queries evaluated at once; more wait.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
+    /// The longest query text accepted, in bytes (longer: 400 bad_data).
+    #[arg(long = "query.max-length", default_value_t = meshscope_collector::promql::DEFAULT_MAX_LENGTH)]
+    pub query_max_length: usize,
+    /// The deepest query accepted: nested calls, aggregations, parentheses and
+    /// subqueries, and chains of operators, at most 1024 (deeper: 400 bad_data).
+    #[arg(long = "query.max-depth", default_value_t = meshscope_collector::promql::DEFAULT_MAX_DEPTH,
+          value_parser = parse_depth)]
+    pub query_max_depth: usize,
     /// Evaluate the embedded mesh model rules (collector/rules/mesh.rules.yml), besides
     /// the configuration's `rule_files`.
     #[arg(long = "rules.mesh-model", default_value_t = true, action = clap::ArgAction::Set)]
     pub mesh_model_rules: bool,
+    /// The most HTTP connections open at once; more wait until one closes.
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (from the connection's
+    /// start, or the end of the previous response: an idle connection is closed after
+    /// it), and then its body.
+    #[arg(long = "web.read-timeout", default_value = "30s", value_parser = super::duration_ms)]
+    pub read_timeout: i64,
     /// Prometheus's web configuration file: TLS (`tls_server_config`), basic auth with
     /// bcrypt hashes (`basic_auth_users`) and response headers (`http_server_config`).
     #[arg(long = "web.config.file")]
@@ -59,6 +75,14 @@ pub struct CollectArgs {
     /// split one target set between them.
     #[arg(long = "shard", value_parser = parse_shard)]
     pub shard: Option<(u64, u64)>,
+}
+
+fn parse_depth(s: &str) -> Result<usize, String> {
+    let max = meshscope_collector::promql::MAX_DEPTH_CEILING;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?}: expected a whole number from 1 to {max}")),
+    }
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -84,6 +108,11 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         "--query.lookback-delta must be positive"
     );
     anyhow::ensure!(a.query_timeout > 0, "--query.timeout must be positive");
+    anyhow::ensure!(a.read_timeout > 0, "--web.read-timeout must be positive");
+    anyhow::ensure!(
+        a.max_connections > 0,
+        "--web.max-connections must be at least 1"
+    );
     anyhow::ensure!(
         a.query_max_concurrency > 0,
         "--query.max-concurrency must be at least 1"
@@ -101,6 +130,11 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             meshscope_collector::config::duration::format_duration(a.wal_sync_interval),
         ),
         ("web.listen-address", a.listen.to_string()),
+        ("web.max-connections", a.max_connections.to_string()),
+        (
+            "web.read-timeout",
+            meshscope_collector::config::duration::format_duration(a.read_timeout),
+        ),
         (
             "query.lookback-delta",
             meshscope_collector::config::duration::format_duration(a.lookback_delta),
@@ -111,6 +145,8 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         ),
         ("query.max-samples", a.query_max_samples.to_string()),
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
+        ("query.max-length", a.query_max_length.to_string()),
+        ("query.max-depth", a.query_max_depth.to_string()),
         ("rules.mesh-model", a.mesh_model_rules.to_string()),
         (
             "shard",
@@ -142,6 +178,10 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             lookback_delta_ms: a.lookback_delta,
             max_samples: a.query_max_samples,
             timeout: Duration::from_millis(a.query_timeout as u64),
+            limits: QueryLimits {
+                max_length: a.query_max_length,
+                max_depth: a.query_max_depth,
+            },
             ..EvalOptions::default()
         },
         query_concurrency: a.query_max_concurrency,
@@ -149,8 +189,13 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         flags,
         web_config: a.web_config,
         shard: a.shard,
+        serve: meshscope_collector::serve::ServeOptions {
+            max_connections: a.max_connections,
+            read_timeout: Duration::from_millis(a.read_timeout as u64),
+            ..Default::default()
+        },
     };
-    let rt = tokio::runtime::Runtime::new()?;
+    let rt = server::runtime()?;
     rt.block_on(server::run(opts, CancellationToken::new(), None))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -68,7 +68,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         backfill(&mesh, &dir.join("data"), now, h)?;
     }
 
-    let rt = tokio::runtime::Runtime::new()?;
+    // The collector's runtime: its threads have the stacks its queries need.
+    let rt = meshscope_collector::server::runtime()?;
     let cancel = CancellationToken::new();
     // The simulated mesh.
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
@@ -106,6 +107,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         flags: Default::default(),
         web_config: None,
         shard: None,
+        serve: Default::default(),
     };
     let (btx, brx) = tokio::sync::oneshot::channel();
     let collector = rt.spawn(server::run(opts, cancel.clone(), Some(btx)));

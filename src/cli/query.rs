@@ -30,6 +30,9 @@ pub struct SourceArgs {
     /// PEM file with the CA of the source's TLS certificate.
     #[arg(long = "source.ca-file")]
     pub ca_file: Option<PathBuf>,
+    /// The longest one request to the source may take, its whole answer read.
+    #[arg(long = "source.timeout", default_value = "2m", value_parser = super::duration_ms)]
+    pub timeout: i64,
 }
 
 impl SourceArgs {
@@ -40,7 +43,8 @@ impl SourceArgs {
             basic_auth_password_file: self.basic_auth_password_file.clone(),
             bearer_token_file: self.bearer_token_file.clone(),
             ca_file: self.ca_file.clone(),
-            timeout: None,
+            timeout: Some(std::time::Duration::from_millis(self.timeout.max(1) as u64)),
+            ..SourceOptions::default()
         })?)
     }
 }

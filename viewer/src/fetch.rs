@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use meshscope_collector::source::Source;
+use meshscope_collector::source::{Source, SourceError};
 use tokio::sync::{mpsc, watch};
 
 use crate::model::{link_selector, links_from, live_up, node_selector, Model, UP};
@@ -87,6 +87,20 @@ fn publish(model: &Mutex<Model>, tx: &watch::Sender<u64>, f: impl FnOnce(&mut Mo
     let _ = tx.send(m.version);
 }
 
+/// `f`, or an error once `limit` has passed without its answer.
+async fn within<T>(
+    limit: Duration,
+    source: &Source,
+    f: impl std::future::Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(SourceError::Unreachable {
+            url: source.url().to_string(),
+            reason: format!("no answer within {} s", limit.as_secs()),
+        })
+    })
+}
+
 async fn run(
     source: Source,
     cfg: FetchConfig,
@@ -102,13 +116,21 @@ async fn run(
     let mut window = cfg.window_ms;
     let mut need_backfill = true;
     let mut backoff = Duration::from_secs(1);
+    // A source that does not answer is an error shown on screen after this long, rather
+    // than after the client's own two minutes.
+    let limit = (cfg.interval * 5).max(Duration::from_secs(10));
     loop {
         let mut wait = cfg.interval;
         if need_backfill {
             let step = cfg.step_ms(window);
             let end = now_ms() / 1000;
             let start = end - window / 1000;
-            match source.range(&nodes, start, end, step as f64 / 1000.0).await {
+            let r = within(
+                limit,
+                &source,
+                source.range(&nodes, start, end, step as f64 / 1000.0),
+            );
+            match r.await {
                 Ok(series) => {
                     publish(&model, &tx, |m| {
                         m.reset(window, step);
@@ -139,9 +161,9 @@ async fn run(
         }
         if !need_backfill {
             let (n, l, u) = tokio::join!(
-                source.instant(&nodes, None),
-                source.instant(&links, None),
-                source.instant(&up, None)
+                within(limit, &source, source.instant(&nodes, None)),
+                within(limit, &source, source.instant(&links, None)),
+                within(limit, &source, source.instant(&up, None))
             );
             match (n, l, u) {
                 (Ok(n), Ok(l), Ok(u)) => publish(&model, &tx, |m| {

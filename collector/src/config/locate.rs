@@ -13,16 +13,56 @@ pub struct Locations {
     map: HashMap<String, (usize, usize)>,
 }
 
+/// The deepest nesting of mappings and sequences a configuration, rule or SD file may
+/// have (Prometheus's own files are at most 8 deep). Deeper input is refused before a
+/// YAML decoder sees it: serde_yaml takes time quadratic in the depth of flow
+/// collections, and yaml-rust2's loader recurses once per level.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a document was refused before decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError {
+    /// 1-based line and column.
+    pub position: (usize, usize),
+    pub message: String,
+}
+
 impl Locations {
     /// Index a document; a document the YAML parser rejects gives an empty index (the
     /// decoder reports that error with its own position).
     pub fn index(text: &str) -> Locations {
+        Locations::check(text).unwrap_or_default()
+    }
+
+    /// Index a document, refusing one nested deeper than [`MAX_DEPTH`]. The events are
+    /// read one at a time (yaml-rust2's `load` would recurse).
+    pub fn check(text: &str) -> Result<Locations, ShapeError> {
         let mut rx = Receiver::default();
         let mut p = Parser::new_from_str(text);
-        if p.load(&mut rx, false).is_err() {
-            return Locations::default();
+        let mut depth = 0usize;
+        loop {
+            let Ok((ev, mark)) = p.next_token() else {
+                return Ok(Locations::default());
+            };
+            match ev {
+                Event::StreamEnd => break,
+                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(ShapeError {
+                            position: (mark.line(), mark.col() + 1),
+                            message: format!(
+                                "mappings and sequences are nested more than {MAX_DEPTH} deep"
+                            ),
+                        });
+                    }
+                }
+                Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            rx.on_event(ev, mark);
         }
-        Locations { map: rx.map }
+        Ok(Locations { map: rx.map })
     }
 
     /// The position of `path`, or of its nearest ancestor that has one.

@@ -35,12 +35,27 @@ impl fmt::Display for ConfigError {
         if let Some((l, c)) = self.position {
             write!(f, ":{l}:{c}")?;
         }
-        if self.key.is_empty() {
-            write!(f, ": {}", self.message)
+        let (key, message) = (shorten(&self.key), shorten(&self.message));
+        if key.is_empty() {
+            write!(f, ": {message}")
         } else {
-            write!(f, ": {}: {}", self.key, self.message)
+            write!(f, ": {key}: {message}")
         }
     }
+}
+
+/// A key or message as shown: one that quotes a huge value from the file is cut, so
+/// that an error stays one readable line.
+fn shorten(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 400;
+    if s.len() <= MAX {
+        return s.into();
+    }
+    let mut cut = MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..cut], s.len()).into()
 }
 
 impl std::error::Error for ConfigError {}
@@ -502,12 +517,7 @@ pub struct MetadataConfig {
 
 /// Read and check a configuration file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        position: None,
-        key: String::new(),
-        message: format!("cannot read the file: {e}"),
-    })?;
+    let text = read_file(path)?;
     let base = path
         .parent()
         .map(Path::to_path_buf)
@@ -515,8 +525,47 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     load_str(&text, path, &base)
 }
 
+/// The largest configuration, rule or SD file read: far more than any real one, and
+/// little enough that decoding it cannot take the process's memory.
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+
+/// Read a configuration, rule or web configuration file of at most [`MAX_FILE_BYTES`].
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let fail = |message: String| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        key: String::new(),
+        message,
+    };
+    let f = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "the file is larger than {} MiB, the most a configuration or rule file may be",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| fail(format!("the file is not UTF-8: {e}")))
+}
+
+/// Refuse a YAML document nested too deeply for the decoders (see
+/// [`locate::MAX_DEPTH`]), with its position; otherwise the index of its key positions.
+pub fn check_yaml(text: &str, file: &Path) -> Result<locate::Locations, ConfigError> {
+    locate::Locations::check(text).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        position: Some(e.position),
+        key: String::new(),
+        message: e.message,
+    })
+}
+
 /// Decode and check `text`; `file` names it in errors, `base_dir` resolves relative paths.
 pub fn load_str(text: &str, file: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+    let locs = check_yaml(text, file)?;
     let mut cfg: Config = if text.trim().is_empty() {
         Config::default()
     } else {
@@ -524,7 +573,6 @@ pub fn load_str(text: &str, file: &Path, base_dir: &Path) -> Result<Config, Conf
             .map_err(|e| decode_error(file, &e, text))?
     };
     cfg.base_dir = base_dir.to_path_buf();
-    let locs = locate::Locations::index(text);
     let err = |key: String, message: String| ConfigError {
         file: file.to_path_buf(),
         position: locs.find(&key),
@@ -899,5 +947,7 @@ pub fn check_address(a: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

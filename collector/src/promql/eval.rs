@@ -21,6 +21,9 @@ pub struct EvalOptions {
     pub timeout: std::time::Duration,
     /// The step of subqueries without one (the global evaluation interval, 1m).
     pub default_subquery_step_ms: i64,
+    /// `--query.max-length` and `--query.max-depth`: checked on the text before parsing,
+    /// and the depth again while evaluating.
+    pub limits: super::QueryLimits,
 }
 
 impl Default for EvalOptions {
@@ -30,6 +33,7 @@ impl Default for EvalOptions {
             max_samples: 50_000_000,
             timeout: std::time::Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
+            limits: super::QueryLimits::default(),
         }
     }
 }
@@ -67,6 +71,8 @@ pub(super) struct Ev<'a> {
     opts: &'a EvalOptions,
     deadline: Instant,
     samples: usize,
+    /// How deep [`Ev::eval`] is in the tree now.
+    depth: usize,
 }
 
 pub(super) fn instant(
@@ -238,6 +244,7 @@ impl<'a> Ev<'a> {
             opts,
             deadline: Instant::now() + opts.timeout,
             samples: 0,
+            depth: 0,
         }
     }
 
@@ -289,7 +296,23 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// Evaluate one node. The second line behind the parser's depth check (a tree built
+    /// some other way meets the same limit): the recursion stays within the threads'
+    /// stacks.
     pub fn eval(&mut self, e: &Expr) -> EvalResult<Val> {
+        let limit = self.opts.limits.max_depth.min(super::MAX_DEPTH_CEILING);
+        if self.depth >= limit {
+            return exec_err(format!(
+                "the query is nested too deeply: more than {limit} levels (--query.max-depth)"
+            ));
+        }
+        self.depth += 1;
+        let r = self.eval_node(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_node(&mut self, e: &Expr) -> EvalResult<Val> {
         self.check_deadline()?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.nsteps()])),

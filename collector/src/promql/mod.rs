@@ -173,10 +173,67 @@ const FUNCTIONS_2_42: &[&str] = &[
     "year",
 ];
 
+/// Limits on a query's text, checked before the parser sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// `--query.max-length`: the longest query text, in bytes.
+    pub max_length: usize,
+    /// `--query.max-depth`: the deepest syntax tree (nested calls, aggregations,
+    /// parentheses, subqueries, chains of operators).
+    pub max_depth: usize,
+}
+
+/// The default of `--query.max-length` (256 KiB): a Grafana query with a regex of
+/// 10,000 instance names fits.
+pub const DEFAULT_MAX_LENGTH: usize = 256 * 1024;
+/// The default of `--query.max-depth`. Every query of the dashboards, the mesh model and
+/// Prometheus's own PromQL tests is at most 15 deep by this measure (tests check it).
+pub const DEFAULT_MAX_DEPTH: usize = 256;
+/// The most `--query.max-depth` may be set to: every walk over a tree this deep fits in
+/// the stack of the threads that parse and evaluate queries ([`QUERY_THREAD_STACK`]),
+/// which the hostile-request test proves at this depth in a debug build.
+pub const MAX_DEPTH_CEILING: usize = 1024;
+/// The stack of every thread that parses or evaluates a query (the collector's runtime
+/// workers and blocking threads).
+pub const QUERY_THREAD_STACK: usize = 32 * 1024 * 1024;
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_length: DEFAULT_MAX_LENGTH,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// Parse a query within the default [`QueryLimits`] (rule files, tests).
+pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    parse_with(query, &QueryLimits::default())
+}
+
 /// Parse a query. Accepts 2.x's `holt_winters` (Prometheus 3 renamed it
 /// `double_exponential_smoothing`, which the parser knows) and refuses what 2.42 does
-/// not have (functions added later, `limitk`, `or` inside selectors).
-pub fn parse(query: &str) -> Result<Expr, QueryError> {
+/// not have (functions added later, `limitk`, `or` inside selectors), and anything
+/// longer or deeper than `limits`.
+pub fn parse_with(query: &str, limits: &QueryLimits) -> Result<Expr, QueryError> {
+    if query.len() > limits.max_length {
+        return Err(QueryError::BadData(format!(
+            "the query is {} bytes long, more than --query.max-length ({} bytes)",
+            query.len(),
+            limits.max_length
+        )));
+    }
+    if let Err(at) = depth_scan(query, limits.max_depth) {
+        return Err(parse_error(
+            query,
+            Some(at),
+            format!(
+                "the query is nested too deeply: more than {} levels of calls, \
+                 aggregations, parentheses, subqueries or operators (--query.max-depth)",
+                limits.max_depth
+            ),
+        ));
+    }
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         use parser::value::ValueType;
@@ -198,6 +255,156 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
     let expr = parsed.map_err(|e| QueryError::BadData(e.display(query)))?;
     check_2_42(query, &expr)?;
     Ok(expr)
+}
+
+/// How deep a query is by the measure `--query.max-depth` limits (see [`depth_scan`]).
+pub fn query_depth(q: &str) -> usize {
+    depth_scan(q, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// Measure how deep the syntax tree of `q` can be, on the text alone, before the parser
+/// builds the tree: every walk over it (the parser's own checks, 2.42's, evaluation,
+/// printing, dropping) recurses once per level, so a deep enough tree would exhaust a
+/// thread's stack. `Ok` holds the measure; `Err` the byte offset where it passed `limit`.
+///
+/// The measure is an upper bound of the tree's depth. Within one bracket level, a path
+/// from the root passes through at most one node per operator token of that level
+/// (binary and unary operators, each `[` of a range or subquery) and then into one
+/// bracketed group or a leaf; a group adds one node (the parentheses, or the call or
+/// aggregation whose arguments it holds); a comma starts another argument. Label
+/// matchers, strings and comments add nothing.
+fn depth_scan(q: &str, limit: usize) -> Result<usize, usize> {
+    #[derive(Default)]
+    struct Level {
+        /// Operator tokens of the current argument.
+        ops: usize,
+        /// The deepest group of the current argument.
+        child: usize,
+        /// The deepest argument before the last comma.
+        best: usize,
+    }
+    impl Level {
+        fn depth(&self) -> usize {
+            self.best.max(self.ops + self.child.max(1))
+        }
+    }
+    let b = q.as_bytes();
+    let mut stack = vec![Level::default()];
+    // Σ (ops + 1) over the levels enclosing the current one.
+    let mut outer = 0usize;
+    let mut deepest = 1;
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        match b[i] {
+            c @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
+                }
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' => {
+                // Label matchers: names, operators and strings, no nesting.
+                i += 1;
+                while i < b.len() && b[i] != b'}' {
+                    if matches!(b[i], b'"' | b'\'' | b'`') {
+                        let c = b[i];
+                        i += 1;
+                        while i < b.len() && b[i] != c {
+                            i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
+                        }
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b':' || c == b'.' => {
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || matches!(b[i], b'_' | b':' | b'.')
+                        || (matches!(b[i], b'+' | b'-')
+                            && matches!(b[i - 1], b'e' | b'E')
+                            && b[start].is_ascii_digit()))
+                {
+                    i += 1;
+                }
+                let word = &q[start..i];
+                if ["and", "or", "unless", "atan2"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k))
+                {
+                    if let Some(cur) = stack.last_mut() {
+                        cur.ops += 1;
+                    }
+                } else {
+                    continue;
+                }
+            }
+            b'(' | b'[' => {
+                if b[i] == b'[' {
+                    // A range or subquery wraps what stands before it.
+                    if let Some(cur) = stack.last_mut() {
+                        cur.ops += 1;
+                    }
+                }
+                if let Some(cur) = stack.last() {
+                    outer += cur.ops + 1;
+                }
+                stack.push(Level::default());
+                i += 1;
+            }
+            b')' | b']' => {
+                if stack.len() > 1 {
+                    let done = stack.pop().map(|l| l.depth()).unwrap_or(1);
+                    if let Some(cur) = stack.last_mut() {
+                        outer = outer.saturating_sub(cur.ops + 1);
+                        cur.child = cur.child.max(done + 1);
+                    }
+                }
+                i += 1;
+            }
+            b',' => {
+                if let Some(cur) = stack.last_mut() {
+                    cur.best = cur.depth();
+                    cur.ops = 0;
+                    cur.child = 0;
+                }
+                i += 1;
+            }
+            b'=' | b'!' | b'<' | b'>' if matches!(b.get(i + 1), Some(b'=' | b'~')) => {
+                // `==`, `!=`, `<=`, `>=`, `=~`, `!~`: one token.
+                if let Some(cur) = stack.last_mut() {
+                    cur.ops += 1;
+                }
+                i += 2;
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'=' | b'!' | b'<' | b'>' | b'~' | b'@' => {
+                if let Some(cur) = stack.last_mut() {
+                    cur.ops += 1;
+                }
+                i += 1;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        let here = outer + stack.last().map_or(1, Level::depth);
+        if here > limit {
+            return Err(start);
+        }
+        deepest = deepest.max(here);
+    }
+    Ok(deepest)
 }
 
 /// Refuse numbers used as durations or `@` times that are not finite or beyond ±1e12
@@ -527,3 +734,6 @@ mod tests {
         assert!(parse("x offset -5m").is_ok());
     }
 }
+
+#[cfg(test)]
+mod limits_tests;

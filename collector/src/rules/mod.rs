@@ -104,13 +104,13 @@ pub fn is_valid_metric_name(s: &str) -> bool {
 /// Parse and check one rule file's text; `file` names it in errors.
 pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Group>, ConfigError> {
     let path = PathBuf::from(file);
+    let locs = crate::config::check_yaml(text, &path)?;
     let raw: RuleFile = if text.trim().is_empty() {
         RuleFile { groups: Vec::new() }
     } else {
         serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
             .map_err(|e| crate::config::decode_error(&path, &e, text))?
     };
-    let locs = crate::config::locate::Locations::index(text);
     let err = |key: String, message: String| ConfigError {
         file: path.clone(),
         position: locs.find(&key),
@@ -251,8 +251,7 @@ pub fn load_rule_files(patterns: &[String], base_dir: &Path) -> Result<Vec<Group
         let paths = glob::glob(&pat).map_err(|e| format!("rule_files: {p:?}: {e}"))?;
         for path in paths {
             let path = path.map_err(|e| format!("rule_files: {e}"))?;
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
+            let text = crate::config::read_file(&path).map_err(|e| e.to_string())?;
             groups.extend(
                 parse_rules(&text, &path.display().to_string()).map_err(|e| e.to_string())?,
             );

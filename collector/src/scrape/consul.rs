@@ -255,10 +255,7 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("{url}: {}", describe(&e)))?;
+        let body = bytes::Bytes::from(super::http::read_bounded(resp, &url).await?);
         // Consul: an index that went backwards (a restored snapshot) starts over.
         Ok((body, if new_index < index { 0 } else { new_index }))
     }

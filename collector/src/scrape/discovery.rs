@@ -58,7 +58,7 @@ struct FileGroup {
 
 /// Read one SD file into groups (JSON for `.json`, YAML otherwise).
 pub fn read_sd_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::config::read_file(path).map_err(|e| e.to_string())?;
     parse_sd(path, &text)
 }
 
@@ -70,6 +70,7 @@ pub fn parse_sd(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
     } else if text.trim().is_empty() {
         Vec::new()
     } else {
+        crate::config::check_yaml(text, path).map_err(|e| e.to_string())?;
         serde_yaml::from_str(text).map_err(|e| {
             let pos = e
                 .location()
@@ -160,10 +161,7 @@ async fn fetch_http_sd(
             "{url}: unsupported content type {ct:?} (HTTP SD answers application/json)"
         ));
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("{url}: {}", super::http::describe(&e)))?;
+    let body = super::http::read_bounded(resp, url).await?;
     parse_http_sd(url, &body)
 }
 

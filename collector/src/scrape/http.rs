@@ -189,3 +189,26 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
     s
 }
+
+/// Read a discovery answer (HTTP SD, Consul) of at most
+/// [`crate::config::MAX_FILE_BYTES`], as a file would be: a larger one fails that
+/// refresh instead of taking the process's memory.
+pub async fn read_bounded(mut resp: reqwest::Response, url: &str) -> Result<Vec<u8>, String> {
+    let limit = crate::config::MAX_FILE_BYTES as usize;
+    let too_large = || format!("{url}: the answer is larger than {} MiB", limit >> 20);
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(c) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("{url}: {}", describe(&e)))?
+    {
+        if body.len() + c.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&c);
+    }
+    Ok(body)
+}
