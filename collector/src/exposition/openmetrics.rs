@@ -30,6 +30,8 @@ struct Group {
     sum: bool,
     gcount: bool,
     gsum: bool,
+    /// A `_gsum` below zero: allowed only with negative buckets.
+    gsum_negative: bool,
     seen: bool,
     after_buckets: bool,
     series_ts: Vec<(Vec<u8>, Option<i64>)>,
@@ -290,6 +292,14 @@ impl Validator {
             }
             Ok(())
         };
+        // Bucket and count values are integers (OpenMetrics 1.0: "Count and bucket
+        // values MUST be integers"; a Summary's Count too).
+        let integer = |what: &str| -> Check {
+            if v.fract() != 0.0 {
+                return Err(format!("{what} {} is {v}; it must be an integer", s.name));
+            }
+            Ok(())
+        };
         match (ty, suffix.as_str()) {
             (MetricType::Counter, "_total") => non_negative("counter")?,
             (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket") => {
@@ -300,6 +310,7 @@ impl Validator {
                     ));
                 }
                 non_negative("bucket")?;
+                integer("bucket")?;
                 let le_text = special_value.unwrap_or_default();
                 let le = canonical_float(&le_text).ok_or_else(|| {
                     format!("le label {le_text:?} of {} is not a valid float", s.name)
@@ -322,6 +333,7 @@ impl Validator {
             }
             (MetricType::Histogram, "_count") | (MetricType::Summary, "_count") => {
                 non_negative("count")?;
+                integer("count")?;
                 g.after_buckets = true;
                 g.count = Some(v);
             }
@@ -333,8 +345,10 @@ impl Validator {
             (MetricType::Summary, "_sum") => non_negative("sum")?,
             (MetricType::GaugeHistogram, "_gcount") => {
                 non_negative("gcount")?;
+                integer("gcount")?;
                 g.after_buckets = true;
                 g.gcount = true;
+                g.count = Some(v);
             }
             (MetricType::GaugeHistogram, "_gsum") => {
                 if v.is_nan() {
@@ -342,6 +356,7 @@ impl Validator {
                 }
                 g.after_buckets = true;
                 g.gsum = true;
+                g.gsum_negative = v < 0.0;
             }
             (MetricType::Summary, "") => {
                 let q_text = special_value.unwrap_or_default();
@@ -425,9 +440,24 @@ fn finish_group(name: &str, ty: MetricType, g: &Group) -> Check {
         MetricType::GaugeHistogram => {
             g.inf_bucket
                 .ok_or_else(|| format!("gaugehistogram {name} has no +Inf bucket"))?;
+            let inf = g.inf_bucket.unwrap_or_default();
             if g.gsum != g.gcount {
                 return Err(format!(
                     "gaugehistogram {name} must have both _gcount and _gsum or neither"
+                ));
+            }
+            if let Some(c) = g.count {
+                if c != inf {
+                    return Err(format!(
+                        "gaugehistogram {name}: _gcount ({c}) differs from the +Inf bucket ({inf})"
+                    ));
+                }
+            }
+            // "If negative threshold buckets are present, then sum MAY be negative":
+            // without them it must not be.
+            if g.gsum_negative && !g.negative_le {
+                return Err(format!(
+                    "gaugehistogram {name} has a negative _gsum but no negative buckets"
                 ));
             }
         }

@@ -251,3 +251,88 @@ fn known_series_skip_the_label_scan_with_the_same_result() {
     let took: Vec<bool> = fast.iter().map(|s| s.5.is_some()).collect();
     assert_eq!(took, vec![false, true, false, false]);
 }
+
+/// OpenMetrics 1.0's rules for the counts and sums of histograms and gauge histograms
+/// (and a summary's count), as the reference parser applies them.
+#[test]
+fn openmetrics_histogram_counts_and_sums() {
+    let body = |ty: &str, lines: &str| format!("# TYPE a {ty}\n{lines}# EOF\n");
+    let bad = [
+        // Bucket and count values are integers.
+        (
+            "histogram",
+            "a_bucket{le=\"+Inf\"} 1.5\na_count 1.5\na_sum 1\n",
+            "integer",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"+Inf\"} 2\na_count 2.5\na_sum 1\n",
+            "integer",
+        ),
+        ("gaugehistogram", "a_bucket{le=\"+Inf\"} 0.5\n", "integer"),
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"+Inf\"} 1\na_gcount 1.5\na_gsum 1\n",
+            "integer",
+        ),
+        ("summary", "a_count 1.5\na_sum 1\n", "integer"),
+        // _gcount is the +Inf bucket, as _count is.
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"+Inf\"} 1\na_gcount 2\na_gsum 1\n",
+            "+Inf bucket",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"+Inf\"} 1\na_count 2\na_sum 1\n",
+            "+Inf bucket",
+        ),
+        // A negative _gsum needs negative buckets; a _sum must not have them.
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"+Inf\"} 1\na_gsum -1\na_gcount 1\n",
+            "negative _gsum",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"-1\"} 0\na_bucket{le=\"+Inf\"} 0\na_sum 0\na_count 0\n",
+            "negative buckets",
+        ),
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"+Inf\"} 1\na_gsum NaN\na_gcount 1\n",
+            "NaN",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"+Inf\"} 1\na_count 1\na_sum -1\n",
+            ">= 0",
+        ),
+    ];
+    for (ty, lines, want) in bad {
+        let e = err(&body(ty, lines), Format::OpenMetrics);
+        assert!(e.to_string().contains(want), "{ty} {lines:?}: {e}");
+    }
+    let good = [
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"-1\"} 0\na_bucket{le=\"+Inf\"} 1\na_gsum -3\na_gcount 1\n",
+        ),
+        (
+            "gaugehistogram",
+            "a_bucket{le=\"+Inf\"} 1\na_gsum 0.5\na_gcount 1\n",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"-1\"} 0\na_bucket{le=\"+Inf\"} 2\n",
+        ),
+        (
+            "histogram",
+            "a_bucket{le=\"1\"} 1\na_bucket{le=\"+Inf\"} 2\na_count 2\na_sum 2.5\n",
+        ),
+        ("summary", "a{quantile=\"0.5\"} 1.5\na_count 2\na_sum 3.5\n"),
+    ];
+    for (ty, lines) in good {
+        samples(&body(ty, lines), Format::OpenMetrics);
+    }
+}
