@@ -13,7 +13,8 @@
 # over 7 days at 15 s is 64 M samples, 10.7 GB of text). DATA=DIR keeps both imported
 # databases in DIR (DIR/prom, DIR/ms) and reuses them when they are there, so the
 # queries can be re-run on a new build without importing again (re-import after a
-# change to the block format).
+# change to the block format). BIN=PATH queries with that meshscope binary instead of
+# this tree's release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES="${1:-50}" DAYS="${2:-7}" RUNS="${3:-5}"
@@ -22,8 +23,11 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || {
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null
 }
-cargo build --release -q
-BIN="$PWD/target/release/meshscope"
+# BIN=PATH runs another build of meshscope (e.g. an older commit's, for a before/after).
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+    BIN="$PWD/target/release/meshscope"
+fi
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DB="$WORK"

@@ -172,6 +172,9 @@ fn every_query_parses_as_prometheus_2_42_promql() {
             if let Err(err) = meshscope_collector::promql::parse(&x) {
                 panic!("{} / {title}: {x}: {err:?}", d.uid);
             }
+            // Far inside `--query.max-depth` (256): the deepest panel measures 15 or less.
+            let depth = meshscope_collector::promql::query_depth(&x);
+            assert!(depth <= 15, "{} / {title}: depth {depth}: {x}", d.uid);
         }
     }
 }

@@ -33,7 +33,7 @@ fn store() -> &'static MemStore {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(q) = std::str::from_utf8(data) else { return };
-    if q.len() > 512 {
+    if q.len() > 64 * 1024 {
         return;
     }
     let opts = EvalOptions {

@@ -95,6 +95,17 @@ impl Targets {
 
 impl SloConfig {
     pub fn parse(text: &str, path: &str) -> Result<SloConfig, SloError> {
+        // Nesting too deep for the YAML decoder is refused first, as in the collector's
+        // files.
+        meshscope_collector::config::check_yaml(text, Path::new(path)).map_err(|e| {
+            SloError::File {
+                path: path.to_string(),
+                message: match e.position {
+                    Some((l, c)) => format!("{l}:{c}: {}", e.message),
+                    None => e.message,
+                },
+            }
+        })?;
         let c: SloConfig = if text.trim().is_empty() {
             SloConfig::default()
         } else {
@@ -135,9 +146,9 @@ impl SloConfig {
 
     pub fn load(path: &Path) -> Result<SloConfig, SloError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| SloError::File {
+        let text = meshscope_collector::config::read_file(path).map_err(|e| SloError::File {
             path: p.clone(),
-            message: e.to_string(),
+            message: e.message,
         })?;
         SloConfig::parse(&text, &p)
     }
@@ -158,6 +169,16 @@ impl SloConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deeply_nested_slo_files_are_refused_with_a_position() {
+        let deep = format!("roles: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+        let e = SloConfig::parse(&deep, "slo.yml").unwrap_err().to_string();
+        assert!(
+            e.contains("slo.yml") && e.contains("1:") && e.contains("nested more than 64"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn example_file_states_the_defaults() {

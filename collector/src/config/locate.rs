@@ -40,21 +40,26 @@ impl Locations {
         let mut rx = Receiver::default();
         let mut p = Parser::new_from_str(text);
         let mut depth = 0usize;
+        let too_deep = |line: usize, col: usize| ShapeError {
+            position: (line, col),
+            message: format!("mappings and sequences are nested more than {MAX_DEPTH} deep"),
+        };
         loop {
-            let Ok((ev, mark)) = p.next_token() else {
-                return Ok(Locations::default());
+            let (ev, mark) = match p.next_token() {
+                Ok(e) => e,
+                // The scanner's own limit (255 flow levels): the same refusal, so the
+                // decoder never sees such a document.
+                Err(e) if e.info().contains("recursion limit") => {
+                    return Err(too_deep(e.marker().line(), e.marker().col() + 1))
+                }
+                Err(_) => return Ok(Locations::default()),
             };
             match ev {
                 Event::StreamEnd => break,
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
                     depth += 1;
                     if depth > MAX_DEPTH {
-                        return Err(ShapeError {
-                            position: (mark.line(), mark.col() + 1),
-                            message: format!(
-                                "mappings and sequences are nested more than {MAX_DEPTH} deep"
-                            ),
-                        });
+                        return Err(too_deep(mark.line(), mark.col() + 1));
                     }
                 }
                 Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
