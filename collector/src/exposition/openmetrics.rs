@@ -202,12 +202,27 @@ impl Validator {
         f.has_samples = true;
         let ty = f.ty;
 
-        let mut labels: Vec<(String, String)> = Vec::new();
-        for (n, v) in s.labels() {
-            if labels.iter().any(|(m, _)| m == n) {
-                return Err(format!("duplicate label name {n:?} in {}", s.name));
-            }
-            labels.push((n.to_string(), v.into_owned()));
+        let labels: Vec<(String, String)> = s
+            .labels()
+            .map(|(n, v)| (n.to_string(), v.into_owned()))
+            .collect();
+        // Duplicates: a scan for the usual handful of labels, a set past that (a line with
+        // a million labels must not take a million squared comparisons).
+        let dup = if labels.len() <= 16 {
+            labels
+                .iter()
+                .enumerate()
+                .find(|(i, (n, _))| labels[..*i].iter().any(|(m, _)| m == n))
+                .map(|(_, (n, _))| n)
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(labels.len());
+            labels
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| !seen.insert(n.as_str()))
+        };
+        if let Some(n) = dup {
+            return Err(format!("duplicate label name {n:?} in {}", s.name));
         }
         let special = match (ty, suffix.as_str()) {
             (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket") => Some("le"),
