@@ -34,7 +34,9 @@ struct Group {
     gsum_negative: bool,
     seen: bool,
     after_buckets: bool,
-    series_ts: Vec<(Vec<u8>, Option<i64>)>,
+    /// Each series of the group and its last timestamp (a map: a histogram may have
+    /// hundreds of thousands of buckets).
+    series_ts: std::collections::HashMap<Vec<u8>, Option<i64>>,
 }
 
 struct Family {
@@ -263,13 +265,9 @@ impl Validator {
         }
         let g = &mut f.group;
 
-        if let Some(i) = g
-            .series_ts
-            .iter()
-            .position(|(b, _)| b.as_slice() == s.series)
-        {
-            match (g.series_ts[i].1, s.timestamp_ms) {
-                (Some(prev), Some(cur)) if cur >= prev => g.series_ts[i].1 = Some(cur),
+        match g.series_ts.get_mut(s.series) {
+            Some(last) => match (*last, s.timestamp_ms) {
+                (Some(prev), Some(cur)) if cur >= prev => *last = Some(cur),
                 (Some(_), Some(_)) => return Err(format!("timestamps of {} go backwards", s.name)),
                 _ => {
                     return Err(format!(
@@ -277,9 +275,10 @@ impl Validator {
                         s.name
                     ))
                 }
+            },
+            None => {
+                g.series_ts.insert(s.series.to_vec(), s.timestamp_ms);
             }
-        } else {
-            g.series_ts.push((s.series.to_vec(), s.timestamp_ms));
         }
 
         let exemplar_ok = matches!(
