@@ -91,6 +91,17 @@ pub fn start_mesh_collector(dir: &Path, targets: &Path, extra: &str) -> (Proc, u
 }
 
 pub fn start_collector(config: &Path, data: &Path, port: u16, log: &Path) -> Proc {
+    start_collector_with(config, data, port, log, &[])
+}
+
+/// [`start_collector`] with extra flags.
+pub fn start_collector_with(
+    config: &Path,
+    data: &Path,
+    port: u16,
+    log: &Path,
+    extra: &[&str],
+) -> Proc {
     let log = std::fs::File::create(log).unwrap();
     let p = meshscope()
         .args(["collect", "--config.file"])
@@ -99,6 +110,7 @@ pub fn start_collector(config: &Path, data: &Path, port: u16, log: &Path) -> Pro
         .arg(data)
         .arg("--web.listen-address")
         .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
         .stderr(log)
         .spawn()
         .unwrap();

@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,47 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::collect::{free_port, get, wait_for, Proc};
+use super::collect::{free_port, get, start_collector_with, wait_for, Proc};
 use super::meshscope;
+use meshscope_collector::promql::test_script::deep_queries;
 use meshscope_collector::promql::{query_depth, MAX_DEPTH_CEILING};
-
-/// Every construct that nests, `n` levels deep (as the collector's unit tests build them).
-fn deep_queries(n: usize) -> Vec<(&'static str, String)> {
-    let wrap = |open: &str, inner: &str, close: &str| {
-        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
-    };
-    vec![
-        ("aggregations", wrap("sum(", "up", ")")),
-        ("aggregations with by", wrap("sum by (job) (", "up", ")")),
-        ("aggregation parameters", wrap("topk(1, ", "up", ")")),
-        ("function calls", wrap("abs(", "up", ")")),
-        (
-            "label_replace chains",
-            wrap(
-                "label_replace(",
-                "up",
-                ", \"a\", \"$1\", \"job\", \"(.*)\")",
-            ),
-        ),
-        ("parentheses", wrap("(", "up", ")")),
-        ("unary minus", format!("{}up", "-".repeat(n))),
-        ("addition chain", format!("up{}", "+up".repeat(n))),
-        ("number chain", format!("1{}", "+1".repeat(n))),
-        ("or chain", format!("up{}", " or up".repeat(n))),
-        ("and chain", format!("up{}", " and up".repeat(n))),
-        ("comparison chain", format!("up{}", " == bool up".repeat(n))),
-        ("power chain", format!("up{}", "^up".repeat(n))),
-        ("nested right operands", wrap("up + (", "up", ")")),
-        (
-            "subqueries in subqueries",
-            wrap("max_over_time(", "up", "[5m:1m])"),
-        ),
-        (
-            "mixed",
-            wrap("sum by (job) (rate((", "up", ")[5m:1m])) + 1"),
-        ),
-    ]
-}
 
 /// The largest `n` of construct `what` whose depth fits `limit`.
 fn at_limit(what: &str, limit: usize) -> String {
@@ -77,27 +39,36 @@ fn at_limit(what: &str, limit: usize) -> String {
     q(lo)
 }
 
-/// A target that answers every request with one sample.
-fn tick_target() -> u16 {
+/// A scrape target on a free port: each request's path is answered with the content
+/// type and body `answer` gives (Connection: close).
+fn target(answer: fn(&str) -> (&'static str, Vec<u8>)) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut s = s;
-                let mut buf = [0u8; 4096];
+                let mut buf = vec![0u8; 8192];
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let _ = s.read(&mut buf);
-                let body = "tick 1\n";
+                let n = s.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (ct, body) = answer(&path);
                 let _ = write!(
                     s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
+                let _ = s.write_all(&body);
             });
         }
     });
     port
+}
+
+/// A target that answers every request with one sample.
+fn tick_target() -> u16 {
+    target(|_| ("text/plain; version=0.0.4", b"tick 1\n".to_vec()))
 }
 
 /// Bodies that a scrape target could send to hurt the parser, by path.
@@ -139,55 +110,16 @@ fn hostile_body(path: &str) -> Option<Vec<u8>> {
 }
 
 fn hostile_target() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = s;
-                let mut buf = vec![0u8; 8192];
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let n = s.read(&mut buf).unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-                let body = hostile_body(&path).unwrap_or_default();
-                let ct = if path.starts_with("/sd-") {
-                    "application/json"
-                } else if path.starts_with("/om-") {
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                } else {
-                    "text/plain; version=0.0.4"
-                };
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(&body);
-            });
-        }
-    });
-    port
-}
-
-fn start(config: &Path, data: &Path, port: u16, log: &Path, extra: &[&str]) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
-    let p = meshscope()
-        .args(["collect", "--config.file"])
-        .arg(config)
-        .arg("--storage.tsdb.path")
-        .arg(data)
-        .arg("--web.listen-address")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(extra)
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let p = Proc(p);
-    wait_for("the collector", Duration::from_secs(30), || {
-        get(&format!("http://127.0.0.1:{port}/-/ready")).is_some_and(|(c, _)| c == 200)
-    });
-    p
+    target(|path| {
+        let ct = if path.starts_with("/sd-") {
+            "application/json"
+        } else if path.starts_with("/om-") {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        } else {
+            "text/plain; version=0.0.4"
+        };
+        (ct, hostile_body(path).unwrap_or_default())
+    })
 }
 
 fn client(timeout: Duration) -> reqwest::blocking::Client {
@@ -297,7 +229,7 @@ fn hostile_requests_do_not_take_the_collector_down() {
     std::fs::write(&cfg, &good_cfg).unwrap();
     let port = free_port();
     let mut c = Collector {
-        proc: start(
+        proc: start_collector_with(
             &cfg,
             &d.path().join("data"),
             port,

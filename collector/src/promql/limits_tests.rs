@@ -5,53 +5,7 @@
 use promql_parser::parser::Expr;
 
 use super::*;
-use crate::promql::test_script::MemStore;
-
-/// Every construct that nests, `n` levels deep.
-pub(crate) fn deep_queries(n: usize) -> Vec<(&'static str, String)> {
-    let wrap = |open: &str, inner: &str, close: &str| {
-        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
-    };
-    vec![
-        ("aggregations", wrap("sum(", "up", ")")),
-        ("aggregations with by", wrap("sum by (job) (", "up", ")")),
-        ("aggregation parameters", wrap("topk(1, ", "up", ")")),
-        ("function calls", wrap("abs(", "up", ")")),
-        (
-            "label_replace chains",
-            wrap(
-                "label_replace(",
-                "up",
-                ", \"a\", \"$1\", \"job\", \"(.*)\")",
-            ),
-        ),
-        ("parentheses", wrap("(", "up", ")")),
-        ("unary minus", format!("{}up", "-".repeat(n))),
-        ("unary signs mixed", format!("{}up", "- +".repeat(n))),
-        ("addition chain", format!("up{}", "+up".repeat(n))),
-        ("addition chain of numbers", format!("1{}", "+1".repeat(n))),
-        ("or chain", format!("up{}", " or up".repeat(n))),
-        ("and chain", format!("up{}", " and up".repeat(n))),
-        ("comparison chain", format!("up{}", " == bool up".repeat(n))),
-        (
-            "power chain (right-assoc)",
-            format!("up{}", "^up".repeat(n)),
-        ),
-        ("nested right operands", wrap("up + (", "up", ")")),
-        (
-            "subqueries in subqueries",
-            wrap("max_over_time(", "up", "[5m:1m])"),
-        ),
-        (
-            "subqueries of parentheses",
-            wrap("(max_over_time((", "up", ")[5m:1m]))"),
-        ),
-        (
-            "mixed",
-            wrap("sum by (job) (rate((", "up", ")[5m:1m])) + 1"),
-        ),
-    ]
-}
+use crate::promql::test_script::{deep_queries, MemStore};
 
 /// The tree's depth, one level per node, as the evaluator walks it.
 fn tree_depth(e: &Expr) -> usize {

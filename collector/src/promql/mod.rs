@@ -257,6 +257,17 @@ pub fn parse_with(query: &str, limits: &QueryLimits) -> Result<Expr, QueryError>
     Ok(expr)
 }
 
+/// The offset just past the string literal that opens at `b[i]` (a quote, `'` or a
+/// backtick; backslash escapes except in backtick strings), or the end of the text.
+fn skip_string(b: &[u8], i: usize) -> usize {
+    let q = b[i];
+    let mut i = i + 1;
+    while i < b.len() && b[i] != q {
+        i += if b[i] == b'\\' && q != b'`' { 2 } else { 1 };
+    }
+    i + 1
+}
+
 /// How deep a query is by the measure `--query.max-depth` limits (see [`depth_scan`]).
 pub fn query_depth(q: &str) -> usize {
     depth_scan(q, usize::MAX).unwrap_or(usize::MAX)
@@ -297,12 +308,8 @@ fn depth_scan(q: &str, limit: usize) -> Result<usize, usize> {
     while i < b.len() {
         let start = i;
         match b[i] {
-            c @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
-                }
-                i += 1;
+            b'"' | b'\'' | b'`' => {
+                i = skip_string(b, i);
                 continue;
             }
             b'#' => {
@@ -316,13 +323,10 @@ fn depth_scan(q: &str, limit: usize) -> Result<usize, usize> {
                 i += 1;
                 while i < b.len() && b[i] != b'}' {
                     if matches!(b[i], b'"' | b'\'' | b'`') {
-                        let c = b[i];
+                        i = skip_string(b, i);
+                    } else {
                         i += 1;
-                        while i < b.len() && b[i] != c {
-                            i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
-                        }
                     }
-                    i += 1;
                 }
                 i += 1;
                 continue;
@@ -418,16 +422,7 @@ fn check_durations(q: &str) -> Result<(), QueryError> {
     while i < b.len() {
         let c = b[i];
         if c == b'"' || c == b'\'' || c == b'`' {
-            // Skip a string literal.
-            let q0 = c;
-            i += 1;
-            while i < b.len() && b[i] != q0 {
-                if b[i] == b'\\' && q0 != b'`' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
+            i = skip_string(b, i);
             prev = Some(b'"');
             prev_word.clear();
             continue;
@@ -495,13 +490,7 @@ fn find_word(q: &str, word: &str) -> Option<usize> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            c @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
-                }
-                i += 1;
-            }
+            b'"' | b'\'' | b'`' => i = skip_string(b, i),
             c if ident(c) => {
                 let start = i;
                 while i < b.len() && ident(b[i]) {

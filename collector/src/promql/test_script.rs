@@ -101,6 +101,53 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
 }
 
+/// Every construct of PromQL that nests, `n` levels deep, by name: the queries that the
+/// depth-limit tests (unit and end-to-end) attack with.
+pub fn deep_queries(n: usize) -> Vec<(&'static str, String)> {
+    let wrap = |open: &str, inner: &str, close: &str| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    vec![
+        ("aggregations", wrap("sum(", "up", ")")),
+        ("aggregations with by", wrap("sum by (job) (", "up", ")")),
+        ("aggregation parameters", wrap("topk(1, ", "up", ")")),
+        ("function calls", wrap("abs(", "up", ")")),
+        (
+            "label_replace chains",
+            wrap(
+                "label_replace(",
+                "up",
+                ", \"a\", \"$1\", \"job\", \"(.*)\")",
+            ),
+        ),
+        ("parentheses", wrap("(", "up", ")")),
+        ("unary minus", format!("{}up", "-".repeat(n))),
+        ("unary signs mixed", format!("{}up", "- +".repeat(n))),
+        ("addition chain", format!("up{}", "+up".repeat(n))),
+        ("addition chain of numbers", format!("1{}", "+1".repeat(n))),
+        ("or chain", format!("up{}", " or up".repeat(n))),
+        ("and chain", format!("up{}", " and up".repeat(n))),
+        ("comparison chain", format!("up{}", " == bool up".repeat(n))),
+        (
+            "power chain (right-assoc)",
+            format!("up{}", "^up".repeat(n)),
+        ),
+        ("nested right operands", wrap("up + (", "up", ")")),
+        (
+            "subqueries in subqueries",
+            wrap("max_over_time(", "up", "[5m:1m])"),
+        ),
+        (
+            "subqueries of parentheses",
+            wrap("(max_over_time((", "up", ")[5m:1m]))"),
+        ),
+        (
+            "mixed",
+            wrap("sum by (job) (rate((", "up", ")[5m:1m])) + 1"),
+        ),
+    ]
+}
+
 /// Prometheus's `almostEqual` with its epsilon.
 pub fn almost_equal(a: f64, b: f64) -> bool {
     const EPSILON: f64 = 0.000001;
