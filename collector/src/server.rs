@@ -268,7 +268,8 @@ pub async fn run(
     match web.tls.clone() {
         Some(tls) => {
             tracing::info!("TLS is on (--web.config.file)");
-            let tls = crate::webconfig::TlsListener::new(listener, tls)?;
+            let tls =
+                crate::webconfig::TlsListener::new(listener, tls, opts.serve.max_connections)?;
             crate::serve::serve(tls, app, opts.serve, stats, stop).await
         }
         None => crate::serve::serve(listener, app, opts.serve, stats, stop).await,

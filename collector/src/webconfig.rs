@@ -339,15 +339,23 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
+    /// At most `max_pending` connections are in their handshake or waiting to be
+    /// served at once (the server's `--web.max-connections`); past it, new ones wait in
+    /// the kernel's backlog.
     pub fn new(
         tcp: tokio::net::TcpListener,
         cfg: Arc<rustls::ServerConfig>,
+        max_pending: usize,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_pending.max(1)));
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (s, addr) = match tcp.accept().await {
                     Ok(x) => x,
                     Err(e) => {
@@ -358,6 +366,7 @@ impl TlsListener {
                 };
                 let (acceptor, tx2) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(s)).await {
                         Ok(Ok(t)) => {
                             let _ = tx2.send((t, addr)).await;
