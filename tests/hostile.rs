@@ -786,13 +786,9 @@ fn the_terminal_dashboard_keeps_drawing_against_a_hostile_source() {
     let port = hostile_api(stop.clone());
     let sock = format!("meshscope-hostile-{}", std::process::id());
     let t = |args: &[&str]| {
-        let o = Command::new("tmux")
-            .args(["-L", sock.as_str()])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let mut a = vec!["-L", sock.as_str()];
+        a.extend_from_slice(args);
+        super::viewer::tmux(&a)
     };
     let cmd = format!(
         "env -u DISPLAY {} view --tui --source http://127.0.0.1:{port}/deep; echo EXITED $?; sleep 60",

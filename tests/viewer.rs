@@ -617,7 +617,7 @@ impl Drop for TmuxServer {
     }
 }
 
-fn tmux(args: &[&str]) -> String {
+pub fn tmux(args: &[&str]) -> String {
     let o = Command::new("tmux").args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

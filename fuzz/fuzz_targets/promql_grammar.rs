@@ -4,15 +4,14 @@
 //! Unlike byte-level mutation, a few bytes make a tree thousands of levels deep (a
 //! `Repeat` node nests its child up to 5,000 times), so every recursive construct is
 //! tried far past `--query.max-depth`. Nothing may panic or overflow the stack.
-use std::sync::OnceLock;
-
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use meshscope_collector::promql::test_script::MemStore;
 use meshscope_collector::promql::{
     instant_query_expr, parse_with, range_query_expr, EvalOptions, QueryLimits,
 };
-use meshscope_collector::tsdb::Labels;
+#[path = "common/promql_store.rs"]
+mod promql_store;
+use promql_store::store;
 
 #[derive(Arbitrary, Debug)]
 enum Node {
@@ -295,27 +294,6 @@ fn print(n: &Node, out: &mut String, budget: usize) {
             }
         }
     }
-}
-
-fn store() -> &'static MemStore {
-    static S: OnceLock<MemStore> = OnceLock::new();
-    S.get_or_init(|| {
-        let mut s = MemStore::default();
-        for (name, job, f) in [
-            ("up", "a", 1.0),
-            ("up", "b", 0.0),
-            ("http_requests_total", "a", 10.0),
-            ("latency_bucket", "a", 3.0),
-        ] {
-            let mut l = vec![("__name__", name.to_string()), ("job", job.to_string())];
-            if name == "latency_bucket" {
-                l.push(("le", "+Inf".to_string()));
-            }
-            let pts: Vec<(i64, f64)> = (0..40).map(|i| (i * 15_000, f * i as f64)).collect();
-            s.add(Labels::from_pairs(l), &pts);
-        }
-        s
-    })
 }
 
 fuzz_target!(|data: &[u8]| {
