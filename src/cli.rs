@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod check;
 mod collect;
 mod demo;
+mod exporter;
 pub mod query;
 mod report;
 mod simulate;
@@ -51,6 +52,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// The weekly executive deck (PPTX), once or on a schedule.
     Report(Box<report::ReportArgs>),
+    /// Serve a Prometheus exporter for a component whose own exporter is not at hand.
+    #[command(subcommand)]
+    Exporter(exporter::ExporterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::View(args) => view::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Report(args) => report::run(*args),
+        Command::Exporter(cmd) => exporter::run(cmd),
     }
 }
 

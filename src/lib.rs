@@ -1,2 +1,3 @@
-//! The `meshscope` command line.
+//! The `meshscope` command line, and the exporters it serves.
 pub mod cli;
+pub mod exporter;

@@ -721,12 +721,10 @@ fn the_viewer_says_what_is_wrong_with_a_hostile_source() {
     let shared: Vec<_> = MODES
         .iter()
         .map(|m| {
-            let source = meshscope_collector::source::Source::new(
-                &meshscope_collector::source::SourceOptions {
-                    url: format!("http://127.0.0.1:{port}/{m}"),
-                    ..Default::default()
-                },
-            )
+            let source = meshscope_source::Source::new(&meshscope_source::SourceOptions {
+                url: format!("http://127.0.0.1:{port}/{m}"),
+                ..Default::default()
+            })
             .unwrap();
             let cfg = meshscope_viewer::fetch::FetchConfig {
                 interval: Duration::from_secs(1),

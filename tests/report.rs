@@ -19,7 +19,8 @@ use super::real::available;
 
 const TOLERANCE: f64 = 1e-9;
 
-fn python_has(module: &str) -> bool {
+/// Whether python3 imports `module` (under the test command, a missing one fails).
+pub fn python_has(module: &str) -> bool {
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .stderr(Stdio::null())

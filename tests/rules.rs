@@ -16,7 +16,7 @@ use super::meshscope;
 use super::real::have;
 
 pub fn rules_file() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("collector/rules/mesh.rules.yml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("model/mesh.rules.yml")
 }
 
 fn required() -> bool {
@@ -25,7 +25,9 @@ fn required() -> bool {
 
 /// The label sets of the model series a server has now.
 fn model_series(base: &str) -> BTreeSet<String> {
-    let url = format!("{base}/api/v1/query?query=%7B__name__%3D~%22(node%7Clink)%3Amesh_.*%22%7D");
+    let url = format!(
+        "{base}/api/v1/query?query=%7B__name__%3D~%22(node%7Clink%7Cgroup)%3Amesh_.*%22%7D"
+    );
     let Some((200, body)) = get(&url) else {
         return BTreeSet::new();
     };
@@ -44,7 +46,7 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 28 rules found"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 33 rules found"));
     if !have("promtool") {
         assert!(
             !required(),
@@ -59,6 +61,20 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    // The model on what the real exporters emit, on the real engine (the collector's unit
+    // test runs the same cases on ours).
+    let cases = rules_file().with_file_name("tests/exporters.test.yml");
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SUCCESS"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A broken rule file fails both, with the position.
     let d = tempfile::tempdir().unwrap();
     let bad = d.path().join("bad.yml");
@@ -84,7 +100,8 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
 fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
     let _serial = super::serial();
     let d = tempfile::tempdir().unwrap();
-    let (_sim, _port, targets) = start_simulator_with(9, d.path(), &["--no-failures"]);
+    // 24 nodes: every role, the three gRPC services, routers in a ring, VM hosts.
+    let (_sim, _port, targets) = start_simulator_with(24, d.path(), &["--no-failures"]);
     let cfg = d.path().join("meshscope.yml");
     let scrape = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['{}']\n",
@@ -128,8 +145,10 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
         )
     });
 
-    // Every node gets its model series; wait for two rule evaluations (15 s apart).
-    let nodes = 9;
+    // Every node gets its model series (messages for all but the 3 hosts and 3 routers);
+    // wait for two rule evaluations (15 s apart).
+    let nodes = 24;
+    let messaging = 18;
     let start = Instant::now();
     let mut theirs = BTreeSet::new();
     let ours = loop {
@@ -142,7 +161,7 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
                 && s.iter()
                     .filter(|m| m.contains("node:mesh_messages_in:rate1m"))
                     .count()
-                    == nodes
+                    == messaging
         };
         if complete(&ours) && (!prom || ours == theirs) {
             break ours;
@@ -158,12 +177,21 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
     // Each role's characteristic series are there.
     for (series, role) in [
         ("node:mesh_backlog:sum", "pulsar"),
-        ("node:mesh_backlog:sum", "kafka"),
+        ("node:mesh_backlog:sum", "nats"),
+        ("group:mesh_backlog:sum", "kafka"),
+        ("group:mesh_consumed:rate1m", "pulsar"),
         ("node:mesh_errors:rate1m", "grpc"),
+        ("node:mesh_errors:rate1m", "envoy"),
         ("node:mesh_latency_seconds:p99", "grpc"),
+        ("node:mesh_latency_seconds:p50", "kafka"),
         ("node:mesh_bgp_peers_down:count", "router"),
         ("node:mesh_fabric_utilisation:ratio", "host"),
         ("link:mesh_messages:rate1m", "envoy"),
+        ("link:mesh_messages:rate1m", "grpc"),
+        ("link:mesh_bytes:rate1m", "grpc"),
+        ("link:mesh_errors:rate1m", "envoy"),
+        ("link:mesh_peer_up:min", "router"),
+        ("node:mesh_service:info", "grpc"),
     ] {
         assert!(
             ours.iter()
@@ -212,7 +240,7 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
     let (_, body) = get(&format!("{mb}/api/v1/rules")).unwrap();
     let v: Value = serde_json::from_str(&body).unwrap();
     let groups = v["data"]["groups"].as_array().unwrap();
-    assert_eq!(groups.len(), 4, "{body}");
+    assert_eq!(groups.len(), 5, "{body}");
     for g in groups {
         for r in g["rules"].as_array().unwrap() {
             assert_eq!(r["health"], "ok", "{r}");
@@ -325,7 +353,7 @@ fn backfilled_rules_equal_the_expressions_evaluated_directly() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("Backfilled 26 recording rules (2 alerting rules skipped)"),
+        text.contains("Backfilled 31 recording rules (2 alerting rules skipped)"),
         "{text}"
     );
     let cfg = d.path().join("meshscope.yml");

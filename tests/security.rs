@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use meshscope_collector::source::{Source, SourceError, SourceOptions};
+use meshscope_source::{Source, SourceError, SourceOptions};
 
 use super::collect::{free_port, wait_for, Proc};
 use super::meshscope;

@@ -139,6 +139,7 @@ mod collect;
 mod dashboards;
 mod faults;
 mod hostile;
+mod lab;
 mod promql_diff;
 mod query_api;
 mod real;

@@ -10,6 +10,5 @@ pub mod rules;
 pub mod scrape;
 pub mod serve;
 pub mod server;
-pub mod source;
 pub mod tsdb;
 pub mod webconfig;

@@ -1,6 +1,6 @@
 //! The bundled dashboards.
 //!
-//! Mesh dashboards read only the mesh model (`collector/rules/mesh.rules.yml`); the
+//! Mesh dashboards read only the mesh model (`model/mesh.rules.yml`); the
 //! per-system ones read their exporter's own metrics; the collector's reads its
 //! `/metrics`. Every selector carries the dashboard's variables.
 
@@ -163,12 +163,12 @@ pub fn mesh_overview() -> Dashboard {
                     .thresholds(slo_lat),
             ]),
             section("Links", vec![
-                table("Top links", "The twenty busiest links by messages per second (source and destination node).", "cps")
+                table("Top links", "The twenty busiest links by messages per second: the source node, and the destination service (or node, for BGP peers).", "cps")
                     .q(q(format!("topk(20, {})", m("link:mesh_messages:rate1m")), "").table()),
                 timeseries("Link messages", "Messages per second on each link.", "cps")
-                    .q(q(m("link:mesh_messages:rate1m"), "{{src_node}} → {{dst_node}}")),
+                    .q(q(m("link:mesh_messages:rate1m"), "{{src_node}} → {{dst_service}}{{dst_node}}")),
                 timeseries("Link bytes", "Bytes per second on each link.", "Bps")
-                    .q(q(m("link:mesh_bytes:rate1m"), "{{src_node}} → {{dst_node}}")),
+                    .q(q(m("link:mesh_bytes:rate1m"), "{{src_node}} → {{dst_service}}{{dst_node}}")),
             ]),
             section("Fabric", vec![
                 timeseries("Fabric utilisation", "The busiest NIC's busier direction over its link speed, per node. Red from 90%.", "percentunit")
@@ -238,8 +238,13 @@ pub fn node_detail() -> Dashboard {
             section("Peers", vec![
                 table("Links from this node", "Messages per second to each peer.", "cps")
                     .q(q(mn("link:mesh_messages:rate1m"), "").table()),
-                table("Links to this node", "Messages per second from each peer.", "cps")
-                    .q(q(sel("link:mesh_messages:rate1m", r#"dst_node=~"$node""#, ""), "").table()),
+                table("Links to this node", "Messages per second from each peer: links that name this node, or the service it is an instance of (shared with the service's other nodes).", "cps")
+                    .q(q(format!(
+                        r#"{} or ({} and on (dst_service) label_join({}, "dst_service", "", "service"))"#,
+                        sel("link:mesh_messages:rate1m", r#"dst_node=~"$node""#, ""),
+                        sel("link:mesh_messages:rate1m", r#"src_node!~"$node""#, ""),
+                        mn("node:mesh_service:info")
+                    ), "").table()),
             ]),
             section("Fabric", vec![
                 timeseries("NIC receive and transmit", "Bytes per second over all NICs but lo.", "Bps")
@@ -331,10 +336,10 @@ pub fn kafka() -> Dashboard {
         sections: vec![
             section("Throughput", vec![
                 timeseries("Messages in by topic", "Messages produced per second, per topic (broker meter).", "cps")
-                    .q(q(format!("sum by (topic) ({})", rate("kafka_server_brokertopicmetrics_messagesin_total", "")), "{{topic}}")),
-                timeseries("Bytes in and out", "Bytes produced to and fetched from the brokers per second.", "Bps")
-                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_bytesin_total", "")), "{{node}} in"))
-                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_bytesout_total", "")), "{{node}} out")),
+                    .q(q(format!("sum by (topic) ({})", rate("kafka_server_brokertopicmetrics_messagesin_total", r#"topic!="""#)), "{{topic}}")),
+                timeseries("Bytes in and out", "Bytes produced to and fetched from the brokers per second, from the broker-wide meter (the JMX exporter also writes one per topic: summing both would count twice).", "Bps")
+                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_bytesin_total", r#"topic="""#)), "{{node}} in"))
+                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_bytesout_total", r#"topic="""#)), "{{node}} out")),
                 timeseries("Log end offsets advance", "Messages appended per second, from kafka_exporter's partition offsets.", "cps")
                     .q(q(format!("sum by (topic) ({})", rate("kafka_topic_partition_current_offset", "")), "{{topic}}")),
                 stat("Produce requests", "Produce requests per second.", "reqps")
@@ -350,10 +355,10 @@ pub fn kafka() -> Dashboard {
                     .q(q(format!("sum by (consumergroup, topic) ({})", s("kafka_consumergroup_lag")), "{{consumergroup}} on {{topic}}"))
                     .thresholds(steps("green", &[(SLO_BACKLOG, "red")])),
                 timeseries("Failed requests", "Failed produce and fetch requests per second.", "reqps")
-                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_failedproducerequests_total", "")), "{{node}} produce"))
-                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_failedfetchrequests_total", "")), "{{node}} fetch")),
+                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_failedproducerequests_total", r#"topic="""#)), "{{node}} produce"))
+                    .q(q(format!("sum by (node) ({})", rate("kafka_server_brokertopicmetrics_failedfetchrequests_total", r#"topic="""#)), "{{node}} fetch")),
                 timeseries("Produce latency (median)", "Median total time of produce requests, from the broker's summary.", "s")
-                    .q(q(format!("max by (node) ({}) / 1000", sx("kafka_network_requestmetrics_totaltimems", r#"request="Produce", quantile="0.5""#)), "{{node}}"))
+                    .q(q(format!("max by (node) ({}) / 1000", sx("kafka_network_requestmetrics_totaltimems", r#"request="Produce", quantile=~"0.50?""#)), "{{node}}"))
                     .thresholds(steps("green", &[(SLO_P99_SECONDS, "red")])),
             ]),
         ],
@@ -429,8 +434,8 @@ pub fn nats() -> Dashboard {
             timeseries("Slow consumers", "Clients dropped as slow consumers per second. Red above the error SLO.", "cps")
                 .q(q(format!("sum by (node) ({})", rate("gnatsd_varz_slow_consumers", "")), "{{node}}"))
                 .thresholds(steps("green", &[(SLO_ERRORS_PER_SECOND, "red")])),
-            timeseries("JetStream pending", "Messages pending for JetStream consumers. Red above the backlog SLO.", "short")
-                .q(q(format!("sum by (node) ({})", s("gnatsd_consumer_num_pending")), "{{node}}"))
+            timeseries("JetStream pending", "Messages pending for JetStream consumers, counted on each consumer's leader. Red above the backlog SLO.", "short")
+                .q(q(format!("sum by (node) ({})", sel("jetstream_consumer_num_pending", SYS, r#"is_consumer_leader="true""#)), "{{node}}"))
                 .thresholds(steps("green", &[(SLO_BACKLOG, "red")])),
             stat("Connections", "Client connections.", "short")
                 .q(q(format!("sum({})", s("gnatsd_varz_connections")), "connections"))
@@ -481,11 +486,21 @@ pub fn grpc() -> Dashboard {
                     .q(q(format!("sum by (le) ({})", rate("grpc_server_handling_seconds_bucket", "")), "{{le}}").heatmap()),
             ]),
             section("Messages", vec![
-                timeseries("Server messages", "Stream messages received and sent by servers per second.", "cps")
-                    .q(q(format!("sum by (node) ({})", rate("grpc_server_msg_received_total", "")), "{{node}} received"))
-                    .q(q(format!("sum by (node) ({})", rate("grpc_server_msg_sent_total", "")), "{{node}} sent")),
-                timeseries("Client messages by server", "Messages clients sent per second, by the server they called.", "cps")
-                    .q(q(format!("sum by (node, grpc_server) ({})", rate("grpc_client_msg_sent_total", "")), "{{node}} → {{grpc_server}}")),
+                // py-grpc-prometheus counts no messages of unary calls: there a call is
+                // one message each way, so its started and OK-handled calls stand in.
+                timeseries("Server messages", "Messages received and sent by servers per second (where the library counts no messages of unary calls, as py-grpc-prometheus, its calls started and handled OK).", "cps")
+                    .q(q(format!(
+                        "sum by (node) ({}) or sum by (node) ({})",
+                        rate("grpc_server_msg_received_total", ""),
+                        rate("grpc_server_started_total", "")
+                    ), "{{node}} received"))
+                    .q(q(format!(
+                        "sum by (node) ({}) or sum by (node) ({})",
+                        rate("grpc_server_msg_sent_total", ""),
+                        rate("grpc_server_handled_total", r#"grpc_code="OK""#)
+                    ), "{{node}} sent")),
+                timeseries("Client calls by target", "Call attempts per second by the channel's target, from gRPC's OpenTelemetry plugin (the interceptor libraries do not name the server).", "cps")
+                    .q(q(format!("sum by (node, grpc_target) ({})", rate("grpc_client_attempt_started_total", "")), "{{node}} → {{grpc_target}}")),
             ]),
         ],
     }

@@ -180,8 +180,7 @@ fn every_query_parses_as_prometheus_2_42_promql() {
 }
 
 fn model_names() -> BTreeSet<String> {
-    let rules =
-        std::fs::read_to_string(repo_root().join("collector/rules/mesh.rules.yml")).unwrap();
+    let rules = std::fs::read_to_string(repo_root().join("model/mesh.rules.yml")).unwrap();
     rules
         .lines()
         .filter_map(|l| {

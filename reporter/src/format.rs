@@ -8,6 +8,8 @@ pub fn si(v: f64) -> String {
     if !v.is_finite() {
         return "–".into();
     }
+    // -0 (an empty f64 sum is -0 in Rust) prints as 0.
+    let v = if v == 0.0 { 0.0 } else { v };
     let a = v.abs();
     let (d, s) = if a >= 1e12 {
         (1e12, "T")
@@ -145,6 +147,8 @@ mod tests {
             [0.0, 7.0, 12.5, 950.0, 1234.0, 56_789.0, 3.4e6, 5.6e9].map(si),
             ["0", "7", "12.5", "950", "1.23k", "56.8k", "3.40M", "5.60G"]
         );
+        // An empty sum is -0: shown as 0.
+        assert_eq!(si(Vec::<f64>::new().into_iter().sum()), "0");
         assert_eq!(pct(0.99951), "99.95%");
         assert_eq!(pct(0.999999), "99.99%", "never rounds up to 100%");
         assert_eq!(pct(1.0), "100.0%");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use meshscope_collector::source::Source;
+use meshscope_source::Source;
 
 use crate::deck::{self, Meta};
 use crate::model::Report;

@@ -97,14 +97,9 @@ impl SloConfig {
     pub fn parse(text: &str, path: &str) -> Result<SloConfig, SloError> {
         // Nesting too deep for the YAML decoder is refused first, as in the collector's
         // files.
-        meshscope_collector::config::check_yaml(text, Path::new(path)).map_err(|e| {
-            SloError::File {
-                path: path.to_string(),
-                message: match e.position {
-                    Some((l, c)) => format!("{l}:{c}: {}", e.message),
-                    None => e.message,
-                },
-            }
+        meshscope_source::yaml::Locations::check(text).map_err(|e| SloError::File {
+            path: path.to_string(),
+            message: format!("{}:{}: {}", e.position.0, e.position.1, e.message),
         })?;
         let c: SloConfig = if text.trim().is_empty() {
             SloConfig::default()
@@ -146,9 +141,9 @@ impl SloConfig {
 
     pub fn load(path: &Path) -> Result<SloConfig, SloError> {
         let p = path.display().to_string();
-        let text = meshscope_collector::config::read_file(path).map_err(|e| SloError::File {
+        let text = meshscope_source::yaml::read_file(path).map_err(|message| SloError::File {
             path: p.clone(),
-            message: e.message,
+            message,
         })?;
         SloConfig::parse(&text, &p)
     }

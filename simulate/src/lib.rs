@@ -174,6 +174,9 @@ fn target_labels(
     l.push(("job", JOB.into()));
     l.push(("node", node.name.clone()));
     l.push(("role", node.role.into()));
+    if let Some(svc) = &node.service {
+        l.push(("service", svc.clone()));
+    }
     l
 }
 
@@ -205,53 +208,97 @@ mod tests {
 
     #[test]
     fn every_role_has_its_exporters_names() {
-        let m = Mesh::new(8, 3, 0);
+        let m = Mesh::new(24, 3, 0);
         let want = [
             ("pulsar-0", "pulsar_in_messages_total"),
+            ("pulsar-0", "pulsar_subscription_back_log"),
             (
                 "kafka-0",
                 "kafka_server_brokertopicmetrics_messagesin_total",
             ),
+            ("kafka-0", "kafka_consumergroup_lag"),
             ("rabbitmq-0", "rabbitmq_global_messages_received_total"),
             ("nats-0", "gnatsd_varz_in_msgs"),
-            ("grpc-0", "grpc_server_handled_total"),
-            ("grpc-0", "grpc_server_handling_seconds_bucket"),
-            ("envoy-0", "envoy_cluster_upstream_rq_total"),
+            ("nats-0", "jetstream_consumer_num_pending"),
+            ("grpc-0", "grpc_server_msg_received_total"),
+            ("grpc-0", "grpc_client_attempt_started_total"),
+            ("grpc-1", "grpc_server_started_total"),
+            ("grpc-2", "grpc_server_call_started_total"),
+            ("grpc-0", "envoy_cluster_upstream_cx_tx_bytes_total"),
+            ("envoy-0", "envoy_http_downstream_rq_total"),
+            ("envoy-0", "envoy_cluster_upstream_rq_xx"),
             ("router-0", "frr_bgp_peer_state"),
             ("host-0", "node_network_receive_bytes_total"),
+            ("host-1", "mesh_nic_speed_bytes"),
         ];
-        for (node, metric) in want {
+        let names = |node: &str| -> Vec<String> {
             let i = m.node(node).unwrap().index;
-            let names: Vec<String> = node_samples(&m, i, 3_600_000, 1000.0)
+            node_samples(&m, i, 3_600_000, 1000.0)
                 .into_iter()
                 .map(|s| s.name)
-                .collect();
-            assert!(names.iter().any(|n| n == metric), "{node} lacks {metric}");
+                .collect()
+        };
+        for (node, metric) in want {
+            assert!(
+                names(node).iter().any(|n| n == metric),
+                "{node} lacks {metric}"
+            );
         }
+        // Names the real exporters do not have (the audit's findings) are gone.
+        for node in ["kafka-1", "grpc-1", "envoy-0", "nats-0"] {
+            for bad in [
+                "envoy_cluster_upstream_rq_xx_total",
+                "gnatsd_consumer_num_pending",
+                "grpc_client_msg_sent_total",
+            ] {
+                assert!(!names(node).iter().any(|n| n == bad), "{node} has {bad}");
+            }
+        }
+        // py-grpc-prometheus has no message counters for unary calls.
+        assert!(!names("grpc-1")
+            .iter()
+            .any(|n| n == "grpc_server_msg_received_total"));
+        // Pods run no node_exporter; machines do.
+        assert!(!names("envoy-0")
+            .iter()
+            .any(|n| n.starts_with("node_network")));
     }
 
     #[test]
-    fn links_name_both_ends() {
+    fn links_carry_only_labels_real_exporters_have() {
         let m = Mesh::new(8, 3, 0);
         let s = node_samples(&m, 5, 0, 10.0);
-        let link = s
+        let clusters: Vec<&str> = s
             .iter()
-            .find(|s| s.name == "envoy_cluster_upstream_rq_total")
+            .filter(|s| s.name == "envoy_cluster_upstream_rq_total")
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .find(|l| l.0 == "envoy_cluster_name")
+                    .unwrap()
+                    .1
+                    .as_str()
+            })
+            .collect();
+        // Eight nodes have one gRPC service (orders).
+        assert_eq!(clusters, ["local_app", "xds-grpc", "orders"]);
+        for smp in &s {
+            for (k, _) in &smp.labels {
+                assert!(
+                    !["consul_destination_service", "grpc_server", "peer_node"].contains(k),
+                    "{}: {k}",
+                    smp.name
+                );
+            }
+        }
+        let m = Mesh::new(24, 3, 0);
+        let s = node_samples(&m, 4, 0, 10.0);
+        let target = s
+            .iter()
+            .find(|s| s.name == "grpc_client_attempt_started_total")
+            .and_then(|s| s.labels.iter().find(|l| l.0 == "grpc_target"))
             .unwrap();
-        let src = &link
-            .labels
-            .iter()
-            .find(|l| l.0 == "consul_source_service")
-            .unwrap()
-            .1;
-        let dst = &link
-            .labels
-            .iter()
-            .find(|l| l.0 == "consul_destination_service")
-            .unwrap()
-            .1;
-        assert_eq!(src, "envoy-0");
-        assert_ne!(dst, src);
+        assert_eq!(target.1, "dns:///payments:50051");
     }
 
     #[test]

@@ -12,16 +12,52 @@ pub const ROLES: [&str; 8] = [
 /// Load is constant within a window of this many milliseconds.
 pub const WINDOW_MS: i64 = 60_000;
 
+/// How a link's traffic is seen, which decides the exporter that reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// HTTP through the source's Envoy sidecar: an upstream cluster named after the
+    /// far end's service.
+    Http,
+    /// A broker's wire protocol (Kafka, AMQP, NATS, Pulsar) through the sidecar's
+    /// tcp_proxy: bytes only, no requests.
+    Tcp,
+    /// A gRPC channel reported by gRPC's OpenTelemetry plugin (`grpc_target`).
+    Grpc,
+    /// A BGP session (frr_exporter, the peer's description names it).
+    Bgp,
+}
+
+/// One outgoing link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    /// The far end: a node of the mesh, or `None` for one outside it (a spine router).
+    pub peer: Option<usize>,
+    /// The name the source's telemetry gives the far end: a service, or for BGP the
+    /// peer's description.
+    pub to: String,
+    /// Share of the source's traffic.
+    pub share: f64,
+    /// Loss (failed requests, dropped packets) ratio.
+    pub loss: f64,
+    pub kind: LinkKind,
+}
+
 #[derive(Clone, Debug)]
 pub struct Node {
     pub name: String,
     pub role: &'static str,
     pub index: usize,
+    /// The service the node is an instance of (its target's `service` label): gRPC
+    /// services by name, `web` for the sidecar-only front ends, a broker's cluster.
+    /// Hosts and routers have none.
+    pub service: Option<String>,
     /// Relative size of the node's traffic.
     pub scale: f64,
-    /// Outgoing links: (peer index, share of traffic, loss ratio).
-    pub links: Vec<(usize, f64, f64)>,
+    pub links: Vec<Link>,
 }
+
+/// The gRPC services, in the order grpc nodes are given to them.
+pub const GRPC_SERVICES: [&str; 3] = ["orders", "payments", "billing"];
 
 #[derive(Clone, Debug)]
 pub struct Mesh {
@@ -47,42 +83,96 @@ pub fn unit(seed: u64, a: u64, b: u64) -> f64 {
 }
 
 impl Mesh {
+    /// A mesh shaped like a real system: front ends (`envoy`, sidecar only) call the
+    /// gRPC services through their sidecars; `orders` produces to Kafka and Pulsar and
+    /// calls `payments` over gRPC; `payments` publishes to RabbitMQ and NATS; `billing`
+    /// consumes from Kafka and RabbitMQ; routers peer over BGP with their neighbours in
+    /// a ring and with a spine outside the mesh. Roles take turns in [`ROLES`] order.
     pub fn new(n: usize, seed: u64, origin_ms: i64) -> Mesh {
         let mut counts = [0usize; ROLES.len()];
         let mut nodes: Vec<Node> = (0..n)
             .map(|i| {
                 let r = i % ROLES.len();
-                let name = format!("{}-{}", ROLES[r], counts[r]);
+                let k = counts[r];
                 counts[r] += 1;
+                let service = match ROLES[r] {
+                    "grpc" => Some(GRPC_SERVICES[k % GRPC_SERVICES.len()].to_string()),
+                    "envoy" => Some("web".to_string()),
+                    "host" | "router" => None,
+                    broker => Some(broker.to_string()),
+                };
                 Node {
-                    name,
+                    name: format!("{}-{k}", ROLES[r]),
                     role: ROLES[r],
                     index: i,
+                    service,
                     scale: 0.5 + unit(seed, i as u64, 1),
                     links: Vec::new(),
                 }
             })
             .collect();
-        if n > 1 {
-            for (i, node) in nodes.iter_mut().enumerate() {
-                let k = 1 + (mix(seed ^ i as u64) % 2) as usize;
-                let mut used = Vec::new();
-                for j in 0..k.min(n - 1) {
-                    let mut p =
-                        (i + 1 + (mix(seed ^ ((i as u64) << 8) ^ j as u64) as usize % (n - 1))) % n;
-                    while p == i || used.contains(&p) {
-                        p = (p + 1) % n;
-                    }
-                    used.push(p);
-                    // One link in five is lossy.
-                    let loss = if unit(seed, (i * 31 + p) as u64, 7) < 0.2 {
-                        0.002 + 0.01 * unit(seed, p as u64, 8)
-                    } else {
-                        0.0
-                    };
-                    node.links.push((p, 1.0 / k as f64, loss));
-                }
+        // The first node of each service stands for it (loss and failures follow it).
+        let first = |svc: &str| nodes.iter().position(|n| n.service.as_deref() == Some(svc));
+        let routers: Vec<usize> = (0..n).filter(|&i| nodes[i].role == "router").collect();
+        let mut all = Vec::with_capacity(n);
+        for (i, node) in nodes.iter().enumerate() {
+            let wants: &[(&str, LinkKind)] = match (node.role, node.service.as_deref()) {
+                ("envoy", _) => &[("orders", LinkKind::Http), ("payments", LinkKind::Http)],
+                (_, Some("orders")) => &[
+                    ("kafka", LinkKind::Tcp),
+                    ("pulsar", LinkKind::Tcp),
+                    ("payments", LinkKind::Grpc),
+                ],
+                (_, Some("payments")) => &[("rabbitmq", LinkKind::Tcp), ("nats", LinkKind::Tcp)],
+                (_, Some("billing")) => &[("kafka", LinkKind::Tcp), ("rabbitmq", LinkKind::Tcp)],
+                _ => &[],
+            };
+            let mut links: Vec<(Option<usize>, String, LinkKind)> = wants
+                .iter()
+                .filter_map(|(svc, kind)| Some((first(svc)?, *svc, *kind)))
+                .map(|(p, svc, kind)| (Some(p), svc.to_string(), kind))
+                .collect();
+            if node.role == "router" {
+                let k = routers.iter().position(|&r| r == i).unwrap_or(0);
+                let m = routers.len();
+                let mut peers: Vec<usize> = [k + m - 1, k + 1]
+                    .iter()
+                    .map(|x| routers[x % m])
+                    .filter(|&p| p != i)
+                    .collect();
+                peers.dedup();
+                links.extend(
+                    peers
+                        .into_iter()
+                        .map(|p| (Some(p), nodes[p].name.clone(), LinkKind::Bgp)),
+                );
+                links.push((None, format!("spine-{}", k % 2), LinkKind::Bgp));
             }
+            let share = 1.0 / links.len().max(1) as f64;
+            all.push(
+                links
+                    .into_iter()
+                    .map(|(peer, to, kind)| {
+                        let p = peer.unwrap_or(n) as u64;
+                        // One link in five is lossy.
+                        let loss = if unit(seed, i as u64 * 31 + p, 7) < 0.2 {
+                            0.002 + 0.01 * unit(seed, p, 8)
+                        } else {
+                            0.0
+                        };
+                        Link {
+                            peer,
+                            to,
+                            share,
+                            loss,
+                            kind,
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for (node, links) in nodes.iter_mut().zip(all) {
+            node.links = links;
         }
         Mesh {
             seed,
@@ -232,11 +322,61 @@ mod tests {
         );
         for (x, y) in a.nodes.iter().zip(&b.nodes) {
             assert_eq!(x.links, y.links);
-            assert!(!x.links.is_empty());
-            assert!(x.links.iter().all(|(p, _, _)| *p != x.index));
+            assert!(x.links.iter().all(|l| l.peer != Some(x.index)));
         }
+        // 24 nodes: three gRPC services.
+        let c = Mesh::new(24, 7, 0);
+        let links = |name: &str| -> Vec<(String, LinkKind)> {
+            c.node(name)
+                .unwrap()
+                .links
+                .iter()
+                .map(|l| (l.to.clone(), l.kind))
+                .collect()
+        };
+        use LinkKind::*;
+        assert_eq!(
+            links("envoy-0"),
+            [("orders".into(), Http), ("payments".into(), Http)]
+        );
+        assert_eq!(
+            links("grpc-0"),
+            [
+                ("kafka".into(), Tcp),
+                ("pulsar".into(), Tcp),
+                ("payments".into(), Grpc)
+            ]
+        );
+        assert_eq!(
+            links("router-0"),
+            [
+                ("router-2".into(), Bgp),
+                ("router-1".into(), Bgp),
+                ("spine-0".into(), Bgp)
+            ]
+        );
+        assert_eq!(a.node("router-0").unwrap().links[0].to, "spine-0");
+        assert_eq!(a.node("router-0").unwrap().links.len(), 1);
+        // With one gRPC service, the front end calls only it.
+        assert_eq!(a.node("envoy-0").unwrap().links.len(), 1);
+        assert!(links("kafka-0").is_empty() && links("host-0").is_empty());
+        assert_eq!(
+            c.node("grpc-1").unwrap().service.as_deref(),
+            Some("payments")
+        );
+        assert_eq!(c.node("host-0").unwrap().service, None);
+        // Routers peer in a ring.
+        assert_eq!(
+            links("router-1"),
+            [
+                ("router-0".into(), Bgp),
+                ("router-2".into(), Bgp),
+                ("spine-1".into(), Bgp)
+            ]
+        );
+        let m = Mesh::new(400, 7, 0);
         assert!(
-            a.nodes.iter().flat_map(|n| &n.links).any(|l| l.2 > 0.0),
+            m.nodes.iter().flat_map(|n| &n.links).any(|l| l.loss > 0.0),
             "some link is lossy"
         );
     }

@@ -28,15 +28,16 @@ pub fn targets_json(mesh: &Mesh, addr: &str) -> serde_json::Value {
         mesh.nodes
             .iter()
             .map(|n| {
-                serde_json::json!({
-                    "targets": [addr],
-                    "labels": {
-                        "__metrics_path__": format!("/node/{}/metrics", n.name),
-                        "instance": n.name,
-                        "node": n.name,
-                        "role": n.role,
-                    }
-                })
+                let mut labels = serde_json::json!({
+                    "__metrics_path__": format!("/node/{}/metrics", n.name),
+                    "instance": n.name,
+                    "node": n.name,
+                    "role": n.role,
+                });
+                if let Some(svc) = &n.service {
+                    labels["service"] = svc.clone().into();
+                }
+                serde_json::json!({ "targets": [addr], "labels": labels })
             })
             .collect(),
     )

@@ -54,7 +54,7 @@ pub struct CollectArgs {
     #[arg(long = "query.max-depth", default_value_t = meshscope_collector::promql::DEFAULT_MAX_DEPTH,
           value_parser = parse_depth)]
     pub query_max_depth: usize,
-    /// Evaluate the embedded mesh model rules (collector/rules/mesh.rules.yml), besides
+    /// Evaluate the embedded mesh model rules (model/mesh.rules.yml), besides
     /// the configuration's `rule_files`.
     #[arg(long = "rules.mesh-model", default_value_t = true, action = clap::ArgAction::Set)]
     pub mesh_model_rules: bool,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use meshscope_collector::source::{Metric, Source, SourceOptions};
+use meshscope_source::{Metric, Source, SourceOptions};
 
 /// Where the data comes from: shared by every command that reads a source.
 #[derive(Debug, Clone, Args)]

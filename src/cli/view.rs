@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use meshscope_collector::source::SourceError;
+use meshscope_source::SourceError;
 use meshscope_viewer::fetch::{self, FetchConfig};
 use meshscope_viewer::x11;
 

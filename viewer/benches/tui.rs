@@ -34,8 +34,10 @@ fn model(nodes: usize) -> Model {
             .map(|(a, b)| Link {
                 src: a.clone(),
                 dst: b.clone(),
+                service: None,
                 messages: 10.0,
                 bytes: 1000.0,
+                bgp_up: None,
             })
             .collect(),
     );

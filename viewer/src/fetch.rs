@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use meshscope_collector::source::{Source, SourceError};
+use meshscope_source::{Source, SourceError};
 use tokio::sync::{mpsc, watch};
 
 use crate::model::{link_selector, links_from, live_up, node_selector, Model, UP};
@@ -189,7 +189,8 @@ async fn run(
                         }
                     }
                     let lv: Vec<_> = l.into_iter().map(|(m, _, v)| (m, v)).collect();
-                    m.set_links(links_from(&lv));
+                    let known = m.names();
+                    m.set_links(links_from(&lv, &known));
                     m.last_ok_ms = Some(now_ms());
                     m.error = None;
                 }),

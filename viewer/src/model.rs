@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use meshscope_model::{End, Ends, Record};
+
 /// A series of the mesh model the node windows chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Series {
@@ -31,20 +33,25 @@ impl Series {
         Series::LatencyP99,
     ];
 
-    /// The recording rule's name: the rates are the model's `irate1m` series (the last
-    /// two samples), so a change in traffic shows after one scrape.
-    pub fn record(self) -> &'static str {
+    /// The model's record: the rates are its `irate1m` series (the last two samples), so
+    /// a change in traffic shows after one scrape.
+    pub fn model(self) -> Record {
         match self {
-            Series::MessagesIn => "node:mesh_messages_in:irate1m",
-            Series::MessagesOut => "node:mesh_messages_out:irate1m",
-            Series::BytesIn => "node:mesh_bytes_in:irate1m",
-            Series::BytesOut => "node:mesh_bytes_out:irate1m",
-            Series::Backlog => "node:mesh_backlog:sum",
-            Series::Errors => "node:mesh_errors:irate1m",
-            Series::Drops => "node:mesh_drops:irate1m",
-            Series::LatencyP50 => "node:mesh_latency_seconds:p50",
-            Series::LatencyP99 => "node:mesh_latency_seconds:p99",
+            Series::MessagesIn => Record::MessagesInNow,
+            Series::MessagesOut => Record::MessagesOutNow,
+            Series::BytesIn => Record::BytesInNow,
+            Series::BytesOut => Record::BytesOutNow,
+            Series::Backlog => Record::Backlog,
+            Series::Errors => Record::ErrorsNow,
+            Series::Drops => Record::DropsNow,
+            Series::LatencyP50 => Record::LatencyP50,
+            Series::LatencyP99 => Record::LatencyP99,
         }
+    }
+
+    /// The recorded metric name.
+    pub fn record(self) -> &'static str {
+        self.model().name()
     }
 
     pub fn from_record(name: &str) -> Option<Series> {
@@ -69,9 +76,11 @@ impl Series {
     }
 }
 
-pub const UP: &str = "node:mesh_up:max";
-pub const LINK_MESSAGES: &str = "link:mesh_messages:rate1m";
-pub const LINK_BYTES: &str = "link:mesh_bytes:rate1m";
+pub const UP: &str = Record::Up.name();
+pub const LINK_MESSAGES: &str = Record::LinkMessages.name();
+pub const LINK_BYTES: &str = Record::LinkBytes.name();
+pub const LINK_PEER_UP: &str = Record::LinkPeerUp.name();
+pub const SERVICE: &str = Record::Service.name();
 
 /// One instant query for every node series the viewer shows (and one for links): a
 /// name regex keeps the `__name__` of each result.
@@ -88,8 +97,9 @@ pub fn live_up() -> String {
     "max by (node, role) (up{node!=\"\", role!=\"\"})".to_string()
 }
 
+/// The link series and which service each node serves (to resolve service ends).
 pub fn link_selector() -> String {
-    "{__name__=~\"link:mesh_(messages|bytes):rate1m\"}".to_string()
+    format!("{{__name__=~\"{LINK_MESSAGES}|{LINK_BYTES}|{LINK_PEER_UP}|{SERVICE}\"}}")
 }
 
 /// Points at a fixed step (one per chart pixel column), newest last. A point per step:
@@ -183,9 +193,26 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     pub src: String,
+    /// A node; or, where the far end is a service with no known node, the service.
     pub dst: String,
+    /// The service the traffic was addressed to, where the telemetry named a service:
+    /// its traffic is shared evenly among the service's nodes.
+    pub service: Option<String>,
     pub messages: f64,
     pub bytes: f64,
+    /// A BGP session between the two (routers): whether it is established.
+    pub bgp_up: Option<bool>,
+}
+
+impl Link {
+    /// What the link carries, for a peers list: its messages, or the state of its BGP
+    /// session where it has no messages.
+    pub fn carries(&self) -> String {
+        match self.bgp_up {
+            Some(up) if self.messages == 0.0 => if up { "BGP up" } else { "BGP down" }.to_string(),
+            _ => human(self.messages, "msg/s"),
+        }
+    }
 }
 
 /// The whole picture.
@@ -280,25 +307,51 @@ impl Model {
     }
 }
 
-/// Links from instant query results: `(metric labels, value)` of both link series.
-pub fn links_from(results: &[(BTreeMap<String, String>, f64)]) -> Vec<Link> {
+/// Links from instant query results (`(metric labels, value)` of both link series and
+/// of `node:mesh_service:info`), given the nodes the viewer knows: a link to a service
+/// becomes one to each of its nodes, with an even share of the traffic.
+pub fn links_from(results: &[(BTreeMap<String, String>, f64)], known: &[String]) -> Vec<Link> {
+    let name = |m: &BTreeMap<String, String>| m.get("__name__").cloned().unwrap_or_default();
+    let services: Vec<(&str, &str)> = results
+        .iter()
+        .filter(|(m, _)| name(m) == SERVICE)
+        .filter_map(|(m, _)| Some((m.get("node")?.as_str(), m.get("service")?.as_str())))
+        .collect();
+    let ends = Ends::new(known.iter().map(String::as_str), services);
     let mut by: BTreeMap<(String, String), Link> = BTreeMap::new();
     for (m, v) in results {
-        let (Some(src), Some(dst)) = (m.get("src_node"), m.get("dst_node")) else {
+        let (Some(src), Some(end)) = (m.get("src_node"), End::of(|k| m.get(k).map(String::as_str)))
+        else {
             continue;
         };
-        let l = by
-            .entry((src.clone(), dst.clone()))
-            .or_insert_with(|| Link {
-                src: src.clone(),
-                dst: dst.clone(),
-                messages: 0.0,
-                bytes: 0.0,
-            });
-        match m.get("__name__").map(String::as_str) {
-            Some(LINK_MESSAGES) => l.messages += v,
-            Some(LINK_BYTES) => l.bytes += v,
-            _ => {}
+        let service = match &end {
+            End::Service(s) => Some(s.clone()),
+            End::Node(_) => None,
+        };
+        let nodes = ends.nodes(&end);
+        let dsts: Vec<&str> = if nodes.is_empty() {
+            vec![end.name()]
+        } else {
+            nodes
+        };
+        let share = 1.0 / dsts.len() as f64;
+        for dst in dsts {
+            let l = by
+                .entry((src.clone(), dst.to_string()))
+                .or_insert_with(|| Link {
+                    src: src.clone(),
+                    dst: dst.to_string(),
+                    service: service.clone(),
+                    messages: 0.0,
+                    bytes: 0.0,
+                    bgp_up: None,
+                });
+            match name(m).as_str() {
+                LINK_MESSAGES => l.messages += v * share,
+                LINK_BYTES => l.bytes += v * share,
+                LINK_PEER_UP => l.bgp_up = Some(*v >= 1.0),
+                _ => {}
+            }
         }
     }
     by.into_values().collect()
@@ -388,43 +441,77 @@ mod tests {
         let r = &m.nodes["kafka-0"].series[Series::MessagesIn.index()];
         assert_eq!(r.current(), None);
         assert_eq!(r.iter().next(), Some(&(5000, 3.0)));
-        let lm = |name: &str, s: &str, d: &str| {
+        let lm = |name: &str, s: &str, k: &str, d: &str| {
             BTreeMap::from([
                 ("__name__".to_string(), name.to_string()),
                 ("src_node".to_string(), s.to_string()),
-                ("dst_node".to_string(), d.to_string()),
+                (k.to_string(), d.to_string()),
             ])
         };
-        let links = links_from(&[
-            (lm(LINK_MESSAGES, "a", "b"), 5.0),
-            (lm(LINK_BYTES, "a", "b"), 500.0),
-            (lm(LINK_MESSAGES, "b", "a"), 1.0),
-        ]);
-        assert_eq!(links.len(), 2);
-        assert_eq!(
-            links[0],
-            Link {
-                src: "a".into(),
-                dst: "b".into(),
-                messages: 5.0,
-                bytes: 500.0
-            }
+        let info = |node: &str, svc: &str| {
+            BTreeMap::from([
+                ("__name__".to_string(), SERVICE.to_string()),
+                ("node".to_string(), node.to_string()),
+                ("service".to_string(), svc.to_string()),
+            ])
+        };
+        let known: Vec<String> = ["a", "b", "o1", "o2"].map(String::from).to_vec();
+        let links = links_from(
+            &[
+                (lm(LINK_MESSAGES, "a", "dst_node", "b"), 5.0),
+                (lm(LINK_BYTES, "a", "dst_node", "b"), 500.0),
+                (lm(LINK_MESSAGES, "b", "dst_service", "a"), 1.0),
+                (lm(LINK_MESSAGES, "a", "dst_service", "orders"), 10.0),
+                (lm(LINK_BYTES, "a", "dst_service", "billing"), 7.0),
+                (lm(LINK_PEER_UP, "o1", "dst_node", "o2"), 0.0),
+                (info("o2", "orders"), 1.0),
+                (info("o1", "orders"), 1.0),
+            ],
+            &known,
         );
+        let got: Vec<(&str, &str, Option<&str>, f64, f64)> = links
+            .iter()
+            .map(|l| {
+                (
+                    l.src.as_str(),
+                    l.dst.as_str(),
+                    l.service.as_deref(),
+                    l.messages,
+                    l.bytes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "b", None, 5.0, 500.0),
+                // A service outside the mesh keeps its name.
+                ("a", "billing", Some("billing"), 0.0, 7.0),
+                // A service's traffic is shared among its nodes.
+                ("a", "o1", Some("orders"), 5.0, 0.0),
+                ("a", "o2", Some("orders"), 5.0, 0.0),
+                // A service named like a node is that node.
+                ("b", "a", Some("a"), 1.0, 0.0),
+                // A BGP session: no messages, its state.
+                ("o1", "o2", None, 0.0, 0.0),
+            ]
+        );
+        let bgp = links.iter().find(|l| l.src == "o1").unwrap();
+        assert_eq!(
+            (bgp.bgp_up, bgp.carries().as_str()),
+            (Some(false), "BGP down")
+        );
+        assert_eq!(links[0].carries(), "5 msg/s");
         assert!(node_selector().contains("messages_in:irate1m|"));
         assert!(node_selector().starts_with("{__name__=~\"node:mesh_(up:max|"));
     }
 
     #[test]
     fn the_queries_match_the_mesh_model() {
-        let groups = meshscope_collector::rules::mesh_model().unwrap();
-        let rules: Vec<_> = groups.iter().flat_map(|g| g.rules.iter()).collect();
-        let up = rules.iter().find(|r| r.name == UP).unwrap();
-        assert_eq!(up.expr.trim(), live_up());
+        let up = format!("record: {UP}\n        expr: {}\n", live_up());
+        assert!(meshscope_model::RULES.contains(&up), "{up}");
         for s in Series::ALL {
-            assert!(rules.iter().any(|r| r.name == s.record()), "{}", s.record());
-        }
-        for l in [LINK_MESSAGES, LINK_BYTES] {
-            assert!(rules.iter().any(|r| r.name == l), "{l}");
+            assert_eq!(Record::from_name(s.record()), Some(s.model()));
         }
     }
 

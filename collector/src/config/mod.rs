@@ -7,7 +7,7 @@
 //! every error names the file, line, column, key path and the rule it broke.
 
 pub mod duration;
-pub(crate) mod locate;
+pub(crate) use meshscope_source::yaml as locate;
 pub mod relabel;
 
 use std::collections::BTreeMap;
@@ -525,31 +525,16 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     load_str(&text, path, &base)
 }
 
-/// The largest configuration, rule or SD file read: far more than any real one, and
-/// little enough that decoding it cannot take the process's memory.
-pub const MAX_FILE_BYTES: u64 = 32 << 20;
+pub use meshscope_source::yaml::MAX_FILE_BYTES;
 
 /// Read a configuration, rule or web configuration file of at most [`MAX_FILE_BYTES`].
 pub fn read_file(path: &Path) -> Result<String, ConfigError> {
-    use std::io::Read as _;
-    let fail = |message: String| ConfigError {
+    meshscope_source::yaml::read_file(path).map_err(|message| ConfigError {
         file: path.to_path_buf(),
         position: None,
         key: String::new(),
         message,
-    };
-    let f = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "the file is larger than {} MiB, the most a configuration or rule file may be",
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| fail(format!("the file is not UTF-8: {e}")))
+    })
 }
 
 /// Refuse a YAML document nested too deeply for the decoders (see

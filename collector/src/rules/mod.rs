@@ -1,9 +1,11 @@
 //! Recording and alerting rules in Prometheus's rule file format, evaluated on schedule
-//! into the store; the mesh model (`collector/rules/mesh.rules.yml`) is one such file,
+//! into the store; the mesh model (`model/mesh.rules.yml`) is one such file,
 //! embedded and loaded by default.
 
 pub mod backfill;
 mod manager;
+#[cfg(test)]
+mod model_tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,8 +16,8 @@ use crate::config::{is_valid_label_name, ConfigError, Duration};
 
 pub use manager::{expand_template, Alert, AlertState, GroupStatus, RuleManager, RuleStatus};
 
-/// The mesh model's rules, as shipped (`collector/rules/mesh.rules.yml`).
-pub const MESH_MODEL_RULES: &str = include_str!("../../rules/mesh.rules.yml");
+/// The mesh model's rules, as shipped (`model/mesh.rules.yml`).
+pub const MESH_MODEL_RULES: &str = meshscope_model::RULES;
 /// The name the embedded model rules go by in `/api/v1/rules` and errors.
 pub const MESH_MODEL_FILE: &str = "<embedded>/mesh.rules.yml";
 

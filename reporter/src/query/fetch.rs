@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use meshscope_collector::source::{Metric as Labels, Source, SourceError};
+use meshscope_source::{Metric as Labels, Source, SourceError};
 
 use super::{Metric, NodeData, QueryInfo, WeekData};
 use crate::week::Period;

@@ -4,6 +4,7 @@
 
 pub mod fetch;
 
+use meshscope_model::Record;
 use std::collections::BTreeMap;
 
 use crate::week::Period;
@@ -48,22 +49,27 @@ impl Metric {
         Metric::BgpPeersDown,
     ];
 
-    pub fn record(self) -> &'static str {
+    /// The mesh model's record it reads.
+    pub fn model(self) -> Record {
         match self {
-            Metric::Up => "node:mesh_up:max",
-            Metric::MessagesIn => "node:mesh_messages_in:rate1m",
-            Metric::MessagesOut => "node:mesh_messages_out:rate1m",
-            Metric::BytesIn => "node:mesh_bytes_in:rate1m",
-            Metric::BytesOut => "node:mesh_bytes_out:rate1m",
-            Metric::Backlog => "node:mesh_backlog:sum",
-            Metric::Errors => "node:mesh_errors:rate1m",
-            Metric::Drops => "node:mesh_drops:rate1m",
-            Metric::LatencyP50 => "node:mesh_latency_seconds:p50",
-            Metric::LatencyP99 => "node:mesh_latency_seconds:p99",
-            Metric::FabricUtilisation => "node:mesh_fabric_utilisation:ratio",
-            Metric::FabricDrops => "node:mesh_fabric_drops:rate1m",
-            Metric::BgpPeersDown => "node:mesh_bgp_peers_down:count",
+            Metric::Up => Record::Up,
+            Metric::MessagesIn => Record::MessagesIn,
+            Metric::MessagesOut => Record::MessagesOut,
+            Metric::BytesIn => Record::BytesIn,
+            Metric::BytesOut => Record::BytesOut,
+            Metric::Backlog => Record::Backlog,
+            Metric::Errors => Record::Errors,
+            Metric::Drops => Record::Drops,
+            Metric::LatencyP50 => Record::LatencyP50,
+            Metric::LatencyP99 => Record::LatencyP99,
+            Metric::FabricUtilisation => Record::FabricUtilisation,
+            Metric::FabricDrops => Record::FabricDrops,
+            Metric::BgpPeersDown => Record::BgpPeersDown,
         }
+    }
+
+    pub fn record(self) -> &'static str {
+        self.model().name()
     }
 
     /// The PromQL: `up` as it is each minute; the rest as hourly means, or hourly peaks

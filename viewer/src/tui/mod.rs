@@ -147,14 +147,18 @@ mod tests {
             Link {
                 src: "pulsar-0".into(),
                 dst: "nats-0".into(),
+                service: None,
                 messages: 120.0,
                 bytes: 96_000.0,
+                bgp_up: None,
             },
             Link {
                 src: "nats-0".into(),
                 dst: "kafka-1".into(),
+                service: Some("kafka".into()),
                 messages: 80.0,
                 bytes: 64_000.0,
+                bgp_up: None,
             },
         ]);
         m

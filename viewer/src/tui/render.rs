@@ -352,27 +352,27 @@ fn node(f: &mut Frame, area: Rect, m: &Model, name: &str) {
     for (i, (title, unit, data)) in charts.iter().enumerate() {
         f.render_widget(chart(title, unit, data, window_s), cells[i]);
     }
-    let mut peers: Vec<(String, f64, f64)> = m
+    let mut peers: Vec<(String, &crate::model::Link)> = m
         .links
         .iter()
         .filter_map(|l| {
             if l.src == name {
-                Some((format!("-> {}", l.dst), l.messages, l.bytes))
+                Some((format!("-> {}", l.dst), l))
             } else if l.dst == name {
-                Some((format!("<- {}", l.src), l.messages, l.bytes))
+                Some((format!("<- {}", l.src), l))
             } else {
                 None
             }
         })
         .collect();
-    peers.sort_by(|a, b| b.1.total_cmp(&a.1));
+    peers.sort_by(|a, b| b.1.messages.total_cmp(&a.1.messages));
     let prow: Vec<Row> = peers
         .iter()
-        .map(|(p, msgs, bytes)| {
+        .map(|(p, l)| {
             Row::new(vec![
                 Cell::from(p.clone()),
-                Cell::from(human(*msgs, "msg/s")),
-                Cell::from(human(*bytes, "B/s")),
+                Cell::from(l.carries()),
+                Cell::from(human(l.bytes, "B/s")),
             ])
         })
         .collect();
@@ -400,7 +400,7 @@ fn links(f: &mut Frame, area: Rect, m: &Model) {
             Row::new(vec![
                 Cell::from(l.src.clone()),
                 Cell::from(l.dst.clone()),
-                Cell::from(human(l.messages, "msg/s")),
+                Cell::from(l.carries()),
                 Cell::from(human(l.bytes, "B/s")),
             ])
         })

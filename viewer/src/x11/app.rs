@@ -866,29 +866,25 @@ impl App {
                 n.charts[ci] = c;
             }
             // Peers, busiest first.
-            let mut peers: Vec<(String, f64, f64)> = m
+            let mut peers: Vec<(String, &crate::model::Link)> = m
                 .links
                 .iter()
                 .filter_map(|l| {
                     if l.src == n.node {
-                        Some((format!("-> {}", l.dst), l.messages, l.bytes))
+                        Some((format!("-> {}", l.dst), l))
                     } else if l.dst == n.node {
-                        Some((format!("<- {}", l.src), l.messages, l.bytes))
+                        Some((format!("<- {}", l.src), l))
                     } else {
                         None
                     }
                 })
                 .collect();
-            peers.sort_by(|a, b| b.1.total_cmp(&a.1));
+            peers.sort_by(|a, b| b.1.messages.total_cmp(&a.1.messages));
             let py = n.charts.last().map_or(0, |c| c.y + c.h as i16) + lh + 4;
             self.text(&mut n.texts, n.win, 100, Ink::Fg, 6, py, "peers", cols)?;
             for i in 0..7 {
-                let line = peers.get(i).map_or(String::new(), |(p, msgs, bytes)| {
-                    format!(
-                        "{p:<20} {:>14} {:>12}",
-                        human(*msgs, "msg/s"),
-                        human(*bytes, "B/s")
-                    )
+                let line = peers.get(i).map_or(String::new(), |(p, l)| {
+                    format!("{p:<20} {:>14} {:>12}", l.carries(), human(l.bytes, "B/s"))
                 });
                 self.text(
                     &mut n.texts,

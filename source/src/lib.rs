@@ -3,6 +3,12 @@
 //! the `prometheus-http-query` crate over a reqwest client that carries the source's
 //! basic auth or bearer token and trusts its CA file. Errors say what went wrong in one
 //! line (unreachable, refused credentials, a bad query), not a chain of causes.
+//!
+//! Its own crate so that the viewer and the reporter, which only read a source, do not
+//! depend on the collector. [`yaml`] is the guarded reading of the YAML files users
+//! write, shared by the collector and the reporter.
+
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,8 +1,34 @@
-//! Where each key path of a YAML document stands (line and column), so that errors found
-//! after decoding (`scrape_timeout` greater than `scrape_interval`, a duplicate job name)
-//! can still point at the file position, as decoding errors do.
+//! The YAML files users write (the collector's configuration, rule and SD files, the
+//! reporter's SLO file), read the same guarded way: at most [`MAX_FILE_BYTES`], UTF-8,
+//! nested at most [`MAX_DEPTH`] deep. And where each key path of a document stands
+//! (line and column), so that errors found after decoding (`scrape_timeout` greater than
+//! `scrape_interval`, a duplicate job name) can still point at the file position, as
+//! decoding errors do.
 
 use std::collections::HashMap;
+use std::path::Path;
+
+/// The largest configuration, rule, SD or SLO file read (Prometheus has no limit; a
+/// larger file is almost surely a mistake, and reading it whole would be the risk).
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+
+/// Read a file of at most [`MAX_FILE_BYTES`] as UTF-8; the error is one line for a
+/// person, without the path (the caller names the file).
+pub fn read_file(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB, the most a configuration or rule file may be",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("the file is not UTF-8: {e}"))
+}
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;

@@ -1,0 +1,3 @@
+//! Exporters for components whose own Prometheus exporter is not packaged here.
+
+pub mod nats;
