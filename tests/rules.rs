@@ -253,6 +253,14 @@ fn the_mesh_model_matches_a_real_prometheus_with_the_same_rules() {
         get(&format!("{mb}/metrics"))
             .is_some_and(|(_, b)| b.contains("meshscope_rule_evaluations_total"))
     });
+    // ... node by node: every scrape brought its node's model up to date.
+    let (_, body) = get(&format!("{mb}/metrics")).unwrap();
+    let nodes: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("meshscope_rule_node_evaluations_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no node evaluations in\n{body}"));
+    assert!(nodes >= 12.0 * 6.0, "{nodes} node evaluations");
 }
 
 #[test]
@@ -494,4 +502,130 @@ fn rule_files_reload_with_the_configuration_and_a_bad_one_is_refused() {
         groups().contains(&"two".to_string()),
         "the running rules stay"
     );
+}
+
+/// The collector brings only the scraped nodes' model up to date after a scrape
+/// (`rules::partition`). On a simulated mesh with links, a node that fails and recovers
+/// and a node whose counters restart, evaluating the model node by node (in batches of
+/// several nodes and of one, as scrapes arrive) writes exactly the series and samples,
+/// staleness markers included, that evaluating the whole mesh writes.
+#[test]
+fn the_per_node_model_equals_the_full_evaluation() {
+    use meshscope_collector::promql::EvalOptions;
+    use meshscope_collector::rules::{mesh_model, RuleManager};
+    use meshscope_collector::tsdb::{Db, Labels, MatchOp, Matcher, Options, Queryable};
+    use meshscope_simulate::{Integrator, Mesh};
+    use std::collections::HashMap;
+
+    const STEP: i64 = 15_000;
+    let origin = 1_700_000_000_000i64;
+    let mesh = Mesh::new(48, 7, origin);
+    // The flaky node is down from 20 to 24 minutes after the origin; grpc-0, whose
+    // channel links to payments, restarts (every counter from zero) at 23 minutes.
+    let (start, end, restart) = (
+        origin + 15 * 60_000,
+        origin + 30 * 60_000,
+        origin + 23 * 60_000,
+    );
+    let restarting = "grpc-0";
+    let integrators: Vec<Integrator> = (0..mesh.nodes.len())
+        .map(|i| Integrator::new(&mesh, i, end))
+        .collect();
+    let d = tempfile::tempdir().unwrap();
+    let dbs = [
+        std::sync::Arc::new(Db::open(&d.path().join("full"), Options::default()).unwrap()),
+        std::sync::Arc::new(Db::open(&d.path().join("nodes"), Options::default()).unwrap()),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let managers: Vec<_> = dbs
+        .iter()
+        .map(|db| {
+            let m = RuleManager::new(db.clone(), EvalOptions::default(), stop.clone());
+            let _g = rt.enter();
+            m.apply(mesh_model().unwrap(), STEP);
+            m
+        })
+        .collect();
+    // Only the evaluations below write: the groups' own schedules stop at once.
+    stop.cancel();
+
+    let names: Vec<String> = mesh.nodes.iter().map(|n| n.name.clone()).collect();
+    // Batches as scrapes would bring them: several nodes, and one alone.
+    let batches: Vec<Vec<&str>> = vec![
+        names[..20].iter().map(String::as_str).collect(),
+        vec![names[20].as_str()],
+        names[21..].iter().map(String::as_str).collect(),
+    ];
+    let mut at_restart: HashMap<String, f64> = HashMap::new();
+    let mut t = start;
+    while t <= end {
+        for db in &dbs {
+            let mut app = db.appender();
+            meshscope_simulate::snapshot(&mesh, &integrators, t, |name, labels, mut v| {
+                let counter = ["_total", "_count", "_sum", "_bucket"]
+                    .iter()
+                    .any(|s| name.ends_with(s));
+                let key = format!("{name}{labels:?}");
+                if counter
+                    && t >= restart
+                    && labels.iter().any(|(k, v)| *k == "node" && v == restarting)
+                {
+                    v -= *at_restart.entry(key).or_insert(v);
+                }
+                let l = Labels::from_pairs(
+                    std::iter::once(("__name__", name))
+                        .chain(labels.iter().map(|(k, v)| (*k, v.as_str()))),
+                );
+                let h = app.series(&l);
+                app.add(&h, t, v);
+            });
+            app.commit().unwrap();
+        }
+        if t >= start + 2 * 60_000 {
+            managers[0].evaluate_all_at(t);
+            for b in &batches {
+                managers[1].evaluate_nodes_at(t, b);
+            }
+        }
+        t += STEP;
+    }
+
+    let model = Matcher::new(MatchOp::Regex, "__name__", "(node|link|group):mesh_.*").unwrap();
+    let read = |db: &Db| -> Vec<(String, Vec<(i64, u64)>)> {
+        db.select(std::slice::from_ref(&model), start, end)
+            .iter()
+            .map(|s| {
+                let samples = s
+                    .samples(start, end)
+                    .map(|(t, v)| (t, v.to_bits()))
+                    .collect();
+                (s.labels.to_string(), samples)
+            })
+            .collect()
+    };
+    let (full, per_node) = (read(&dbs[0]), read(&dbs[1]));
+    assert!(full.len() > 400, "{} model series", full.len());
+    // The cases the test is for are in the data.
+    for want in [
+        "link:mesh_messages:rate1m",
+        "link:mesh_peer_up:min",
+        "group:mesh_backlog:sum",
+    ] {
+        assert!(full.iter().any(|(l, _)| l.starts_with(want)), "no {want}");
+    }
+    let stale = full
+        .iter()
+        .filter(|(_, s)| {
+            s.iter()
+                .any(|(_, v)| meshscope_collector::tsdb::chunk::is_stale_nan(f64::from_bits(*v)))
+        })
+        .count();
+    assert!(stale > 0, "the flaky node's model went stale");
+    let full_names: Vec<&String> = full.iter().map(|(l, _)| l).collect();
+    let node_names: Vec<&String> = per_node.iter().map(|(l, _)| l).collect();
+    assert_eq!(full_names, node_names, "the same model series");
+    for ((l, a), (_, b)) in full.iter().zip(&per_node) {
+        assert_eq!(a, b, "{l}: the same samples");
+    }
 }

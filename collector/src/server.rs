@@ -164,7 +164,7 @@ pub async fn run(
     let scrape = ScrapeManager::start(db.clone(), shutdown.clone());
     scrape.apply(&cfg).map_err(anyhow::Error::msg)?;
     let rules = RuleManager::new(db.clone(), opts.query.clone(), shutdown.clone());
-    rules.follow_scrapes(scrape.stats.committed.subscribe());
+    rules.follow_scrapes(scrape.stats.committed.clone());
     rules.apply(groups, cfg.global.evaluation_interval().0);
     let c = Arc::new(Collector {
         db: db.clone(),
@@ -692,6 +692,12 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "counter",
         "Rule evaluations that failed.",
         &[("", c.rules.failures.load(Ordering::Relaxed) as f64)],
+    );
+    family(
+        "meshscope_rule_node_evaluations_total",
+        "counter",
+        "Nodes whose mesh model was brought up to date after their scrapes.",
+        &[("", c.rules.node_evaluations.load(Ordering::Relaxed) as f64)],
     );
     let groups = c.rules.status();
     let durations: Vec<(String, f64)> = groups

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Group, Rule, RuleKind};
 use crate::promql::{self, EvalOptions, Value};
+use crate::scrape::Committed;
 use crate::tsdb::chunk::stale_nan;
 use crate::tsdb::{Db, Labels};
 
@@ -79,15 +80,27 @@ pub struct GroupStatus {
 
 struct RuleRuntime {
     status: RuleStatus,
-    /// Series written by the last evaluation (to mark the missing ones stale).
-    written: HashSet<Labels>,
+    /// Series written by the last evaluation, by their `node` (to mark the missing ones
+    /// stale; a per-node evaluation replaces only its nodes' series).
+    written: HashMap<Box<str>, HashSet<Labels>>,
     active: HashMap<Labels, Alert>,
 }
 
 struct GroupRuntime {
     group: Group,
     interval_ms: i64,
+    /// Every rule is a recording rule grouped by `node` ([`super::partition`]).
+    node_grouped: bool,
+    /// Evaluated node by node after the scrapes that wrote those nodes' series, not on
+    /// its interval (see [`RuleManager::follow_scrapes`]).
+    per_node: bool,
     state: Mutex<(i64, f64, Vec<RuleRuntime>)>,
+}
+
+/// The nodes one per-node evaluation is for.
+struct Nodes {
+    list: Vec<String>,
+    set: HashSet<String>,
 }
 
 /// Runs the rule groups.
@@ -97,26 +110,22 @@ pub struct RuleManager {
     groups: Mutex<Vec<Arc<GroupRuntime>>>,
     running: Mutex<Option<CancellationToken>>,
     shutdown: CancellationToken,
-    /// Committed scrapes, which the embedded mesh model's groups follow.
-    scrapes: Mutex<Option<tokio::sync::watch::Receiver<u64>>>,
+    /// Committed scrapes and their nodes, which the embedded mesh model's groups follow.
+    scrapes: Mutex<Option<Arc<Committed>>>,
     pub evaluations: AtomicU64,
     pub failures: AtomicU64,
+    /// Nodes brought up to date by per-node evaluations (one per node and evaluation).
+    pub node_evaluations: AtomicU64,
 }
 
-/// After a scrape commits, a mesh-model group waits this long for the rest of a round of
-/// scrapes before it evaluates...
+/// After a scrape commits, the mesh model waits this long for the rest of a round of
+/// scrapes before it evaluates the nodes they wrote...
 const FOLLOW_SETTLE_MS: i64 = 50;
-/// ...and keeps at least this much between evaluations (50 targets scraped each second
-/// cost 4 evaluations a second, not 50).
+/// ...and keeps at least this much between evaluations (the nodes scraped meanwhile are
+/// evaluated together).
 const FOLLOW_SPACING_MS: i64 = 250;
-
-/// Resolves when the watched counter changes; never without a receiver.
-async fn changed(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
-    match rx {
-        Some(r) => r.changed().await.is_ok(),
-        None => std::future::pending().await,
-    }
-}
+/// The label the mesh model's rules group by.
+const NODE: &str = "node";
 
 impl RuleManager {
     pub fn new(db: Arc<Db>, query: EvalOptions, shutdown: CancellationToken) -> Arc<RuleManager> {
@@ -129,16 +138,19 @@ impl RuleManager {
             scrapes: Mutex::new(None),
             evaluations: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            node_evaluations: AtomicU64::new(0),
         })
     }
 
-    /// Evaluate the embedded mesh model's groups right after scrapes commit (besides
-    /// their own interval), so that a change a scrape brings reaches the model, and the
-    /// viewer that reads it, within one scrape interval rather than one scrape interval
-    /// plus one rule interval. Call before [`RuleManager::apply`]. Rule files of the
-    /// user's keep Prometheus's schedule.
-    pub fn follow_scrapes(&self, rx: tokio::sync::watch::Receiver<u64>) {
-        *lock(&self.scrapes) = Some(rx);
+    /// Evaluate the embedded mesh model right after scrapes commit, for the nodes those
+    /// scrapes wrote, instead of on its interval: a change a scrape brings reaches the
+    /// model, and the viewer that reads it, within one scrape interval, and the model
+    /// costs in proportion to what was scraped, not to the mesh. Every recording rule
+    /// of such a group must group by `node` ([`super::partition`]); a group that does
+    /// not, and alerting rules, keep the interval. Call before [`RuleManager::apply`].
+    /// Rule files of the user's keep Prometheus's schedule.
+    pub fn follow_scrapes(&self, committed: Arc<Committed>) {
+        *lock(&self.scrapes) = Some(committed);
     }
 
     /// Replace the running groups (on start and reload). Alert state and the series a
@@ -165,9 +177,19 @@ impl RuleManager {
             }
         }
         let token = self.shutdown.child_token();
+        let following = lock(&self.scrapes).clone();
         let mut runtimes = Vec::with_capacity(groups.len());
         for g in groups {
             let interval_ms = g.interval_ms.unwrap_or(default_interval_ms).max(1);
+            let node_grouped = g.rules.iter().all(|r| {
+                matches!(r.kind, RuleKind::Recording)
+                    && !r.labels.contains_key(NODE)
+                    && super::partition::partitionable(&r.parsed, NODE)
+            });
+            let per_node = following.is_some() && g.file == super::MESH_MODEL_FILE && node_grouped;
+            if following.is_some() && g.file == super::MESH_MODEL_FILE && !per_node {
+                tracing::debug!(group = %g.name, "Mesh-model group keeps its interval: not every rule groups by node");
+            }
             let rules = g
                 .rules
                 .iter()
@@ -188,7 +210,7 @@ impl RuleManager {
                                 evaluation_seconds: 0.0,
                                 alerts: Vec::new(),
                             },
-                            written: HashSet::new(),
+                            written: HashMap::new(),
                             active: HashMap::new(),
                         },
                     }
@@ -197,12 +219,20 @@ impl RuleManager {
             runtimes.push(Arc::new(GroupRuntime {
                 group: g,
                 interval_ms,
+                node_grouped,
+                per_node,
                 state: Mutex::new((0, 0.0, rules)),
             }));
         }
-        for gr in &runtimes {
+        for gr in runtimes.iter().filter(|g| !g.per_node) {
             let (me, gr, stop) = (self.clone(), gr.clone(), token.clone());
             tokio::spawn(async move { me.run_group(gr, stop).await });
+        }
+        let followers: Vec<Arc<GroupRuntime>> =
+            runtimes.iter().filter(|g| g.per_node).cloned().collect();
+        if let (Some(c), false) = (following, followers.is_empty()) {
+            let (me, stop) = (self.clone(), token.clone());
+            tokio::spawn(async move { me.follow(c, followers, stop).await });
         }
         *lock(&self.groups) = runtimes;
         *lock(&self.running) = Some(token);
@@ -213,43 +243,19 @@ impl RuleManager {
         let offset = (xxhash_rust::xxh3::xxh3_64(
             format!("{}\u{0}{}", gr.group.file, gr.group.name).as_bytes(),
         ) % interval as u64) as i64;
-        let mut scrapes = if gr.group.file == super::MESH_MODEL_FILE {
-            lock(&self.scrapes).clone()
-        } else {
-            None
-        };
-        if let Some(r) = &mut scrapes {
-            r.borrow_and_update();
-        }
         let mut last = i64::MIN / 2;
         loop {
             let now = now_ms();
             let next = ((now - offset).div_euclid(interval) + 1) * interval + offset;
             let wait = std::time::Duration::from_millis((next - now).max(0) as u64);
-            let followed = tokio::select! {
+            tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => false,
-                true = changed(&mut scrapes) => true,
+                _ = tokio::time::sleep(wait) => {}
             };
-            let ts = if followed {
-                let delay = FOLLOW_SETTLE_MS.max(last + FOLLOW_SPACING_MS - now_ms());
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(delay as u64)) => {}
-                }
-                // What committed while we waited is in this evaluation.
-                if let Some(r) = &mut scrapes {
-                    r.borrow_and_update();
-                }
-                now_ms()
-            } else {
-                next
-            };
-            // Timestamps only move forward, whichever of the two woke us.
-            let ts = ts.max(last + 1);
+            let ts = next.max(last + 1);
             last = ts;
             let (me, g) = (self.clone(), gr.clone());
-            if tokio::task::spawn_blocking(move || me.evaluate(&g, ts))
+            if tokio::task::spawn_blocking(move || me.evaluate(&g, ts, None))
                 .await
                 .is_err()
             {
@@ -258,20 +264,66 @@ impl RuleManager {
         }
     }
 
-    /// Evaluate a group once at `ts` (ms). Public for backfills and tests.
-    fn evaluate(&self, gr: &GroupRuntime, ts: i64) {
+    /// The per-node groups: after scrapes commit, wait for the round to land, then
+    /// evaluate every group for the nodes those scrapes wrote, all at one timestamp.
+    async fn follow(
+        self: Arc<Self>,
+        committed: Arc<Committed>,
+        groups: Vec<Arc<GroupRuntime>>,
+        stop: CancellationToken,
+    ) {
+        let mut rx = committed.subscribe();
+        let mut last = i64::MIN / 2;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = rx.changed() => if r.is_err() { return },
+            }
+            let delay = FOLLOW_SETTLE_MS.max(last + FOLLOW_SPACING_MS - now_ms());
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(delay as u64)) => {}
+            }
+            // What committed while we waited is in this evaluation.
+            rx.borrow_and_update();
+            let mut list: Vec<String> = committed
+                .take_nodes()
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            list.sort_unstable();
+            let nodes = Nodes {
+                set: list.iter().cloned().collect(),
+                list,
+            };
+            // Timestamps only move forward.
+            let ts = now_ms().max(last + 1);
+            last = ts;
+            let (me, gs) = (self.clone(), groups.clone());
+            let res = tokio::task::spawn_blocking(move || {
+                for g in &gs {
+                    me.evaluate(g, ts, Some(&nodes));
+                }
+                me.node_evaluations
+                    .fetch_add(nodes.list.len() as u64, Ordering::Relaxed);
+            })
+            .await;
+            if res.is_err() {
+                tracing::error!("Mesh-model evaluation panicked");
+            }
+        }
+    }
+
+    /// Evaluate a group once at `ts` (ms), for every node or for `nodes` only.
+    fn evaluate(&self, gr: &GroupRuntime, ts: i64, nodes: Option<&Nodes>) {
         let start = Instant::now();
         let mut st = lock(&gr.state);
         for rt in st.2.iter_mut() {
             let t0 = Instant::now();
-            let res = eval_rule(
-                &self.db,
-                &self.query,
-                rt,
-                ts,
-                gr.interval_ms,
-                gr.group.limit,
-            );
+            let res = eval_rule(&self.db, &self.query, rt, ts, gr.group.limit, nodes);
             self.evaluations.fetch_add(1, Ordering::Relaxed);
             rt.status.last_evaluation_ms = ts;
             rt.status.evaluation_seconds = t0.elapsed().as_secs_f64();
@@ -317,7 +369,21 @@ impl RuleManager {
     pub fn evaluate_all_at(&self, ts: i64) {
         let groups: Vec<Arc<GroupRuntime>> = lock(&self.groups).clone();
         for g in groups {
-            self.evaluate(&g, ts);
+            self.evaluate(&g, ts, None);
+        }
+    }
+
+    /// Evaluate every group grouped by node once at `ts`, for `nodes` only, as the
+    /// per-node path does after scrapes (for tests).
+    pub fn evaluate_nodes_at(&self, ts: i64, nodes: &[&str]) {
+        let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        let nodes = Nodes {
+            set: list.iter().cloned().collect(),
+            list,
+        };
+        let groups: Vec<Arc<GroupRuntime>> = lock(&self.groups).clone();
+        for g in groups.iter().filter(|g| g.node_grouped) {
+            self.evaluate(g, ts, Some(&nodes));
         }
     }
 }
@@ -416,17 +482,23 @@ fn eval_rule(
     opts: &EvalOptions,
     rt: &mut RuleRuntime,
     ts: i64,
-    interval_ms: i64,
     limit: u64,
+    nodes: Option<&Nodes>,
 ) -> Result<(), String> {
     let rule = rt.status.rule.clone();
-    let v =
-        crate::promql::instant_query_expr(db, &rule.parsed, ts, opts).map_err(|e| e.to_string())?;
-    let samples: Vec<(Labels, f64)> = match v {
+    // For some nodes: their matcher in every selector (exact for rules grouped by node),
+    // and the result kept to those nodes.
+    let restricted = nodes.map(|n| super::partition::restrict(&rule.parsed, NODE, &n.list).expr);
+    let expr = restricted.as_ref().unwrap_or(&rule.parsed);
+    let v = crate::promql::instant_query_expr(db, expr, ts, opts).map_err(|e| e.to_string())?;
+    let mut samples: Vec<(Labels, f64)> = match v {
         Value::Vector(s) => s.into_iter().map(|s| (s.labels, s.v)).collect(),
         Value::Scalar { v, .. } => vec![(Labels::default(), v)],
         _ => return Err("rule result is not a vector or scalar".into()),
     };
+    if let Some(n) = nodes {
+        samples.retain(|(l, _)| n.set.contains(l.get(NODE).unwrap_or("")));
+    }
     let mut out: Vec<(Labels, f64)> = Vec::with_capacity(samples.len());
     match &rule.kind {
         RuleKind::Recording => {
@@ -525,19 +597,33 @@ fn eval_rule(
         ));
     }
     let mut app = db.appender();
-    let mut written = HashSet::with_capacity(out.len());
+    let mut written: HashMap<Box<str>, HashSet<Labels>> = HashMap::new();
     for (l, v) in out {
         let h = app.series(&l);
         app.add(&h, ts, v);
-        written.insert(l);
+        written
+            .entry(l.get(NODE).unwrap_or("").into())
+            .or_default()
+            .insert(l);
     }
-    for gone in rt.written.difference(&written) {
-        let h = app.series(gone);
-        app.add(&h, ts, stale_nan());
+    // What the last evaluation of the same nodes wrote and this one did not goes stale.
+    let before: Vec<(Box<str>, HashSet<Labels>)> = match nodes {
+        None => rt.written.drain().collect(),
+        Some(n) => n
+            .list
+            .iter()
+            .filter_map(|k| rt.written.remove_entry(k.as_str()))
+            .collect(),
+    };
+    for (k, old) in &before {
+        let now = written.get(k);
+        for gone in old.iter().filter(|l| !now.is_some_and(|s| s.contains(*l))) {
+            let h = app.series(gone);
+            app.add(&h, ts, stale_nan());
+        }
     }
     app.commit().map_err(|e| e.to_string())?;
-    rt.written = written;
-    let _ = interval_ms;
+    rt.written.extend(written);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod backfill;
 mod manager;
 #[cfg(test)]
 mod model_tests;
+pub mod partition;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -42,27 +42,44 @@ pub struct ScrapeStats {
     pub duration_sum_us: AtomicU64,
     /// Bumped after every scrape's commit: the mesh-model rules evaluate right after new
     /// data arrives rather than waiting for their next tick (see `RuleManager`).
-    pub committed: Committed,
+    pub committed: Arc<Committed>,
 }
 
 /// A counter of committed scrapes that tasks can wait on (a `watch` channel: every
-/// receiver sees that something changed, however many scrapes happened meanwhile).
+/// receiver sees that something changed, however many scrapes happened meanwhile), and
+/// the `node`s whose series those scrapes wrote, for the mesh model to bring up to date.
 #[derive(Debug)]
-pub struct Committed(tokio::sync::watch::Sender<u64>);
+pub struct Committed {
+    tx: tokio::sync::watch::Sender<u64>,
+    nodes: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
+}
 
 impl Default for Committed {
     fn default() -> Self {
-        Committed(tokio::sync::watch::Sender::new(0))
+        Committed {
+            tx: tokio::sync::watch::Sender::new(0),
+            nodes: Default::default(),
+        }
     }
 }
 
 impl Committed {
-    pub fn bump(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    /// A scrape committed series of these nodes.
+    pub fn bump(&self, nodes: &[Arc<str>]) {
+        if !nodes.is_empty() {
+            let mut set = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+            set.extend(nodes.iter().cloned());
+        }
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.0.subscribe()
+        self.tx.subscribe()
+    }
+
+    /// The nodes committed since the last call.
+    pub fn take_nodes(&self) -> std::collections::HashSet<Arc<str>> {
+        std::mem::take(&mut *self.nodes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

@@ -89,6 +89,9 @@ pub struct ScrapeLoop {
     iter: u64,
     meta: std::collections::BTreeMap<String, super::target::MetricMeta>,
     meta_dirty: bool,
+    /// The `node` label values of this target's series (the target's own, and any that
+    /// metric relabelling gives its series): the nodes whose model a scrape changes.
+    nodes: Vec<Arc<str>>,
 }
 
 fn key(h: &SeriesHandle) -> usize {
@@ -113,6 +116,12 @@ impl ScrapeLoop {
             })
             .collect();
         drop(app);
+        let nodes = target
+            .labels
+            .iter()
+            .filter(|(n, v)| n == "node" && !v.is_empty())
+            .map(|(_, v)| Arc::from(v.as_str()))
+            .collect();
         ScrapeLoop {
             db,
             target,
@@ -126,6 +135,7 @@ impl ScrapeLoop {
             iter: 0,
             meta: std::collections::BTreeMap::new(),
             meta_dirty: false,
+            nodes,
         }
     }
 
@@ -243,7 +253,7 @@ impl ScrapeLoop {
             }
         };
         self.stats.scrapes.fetch_add(1, Ordering::Relaxed);
-        self.stats.committed.bump();
+        self.stats.committed.bump(&self.nodes);
         self.stats
             .samples_scraped
             .fetch_add(counts.scraped, Ordering::Relaxed);
@@ -349,6 +359,11 @@ impl ScrapeLoop {
                     let entry = match labels {
                         Some(l) => {
                             c.series_added += 1;
+                            if let Some(n) = l.get("node").filter(|n| !n.is_empty()) {
+                                if !self.nodes.iter().any(|x| &**x == n) {
+                                    self.nodes.push(Arc::from(n));
+                                }
+                            }
                             let h = self.db.appender().series(&l);
                             Cached::Series {
                                 handle: h,
@@ -493,5 +508,6 @@ impl ScrapeLoop {
         if let Err(e) = app.commit() {
             tracing::warn!(target = %self.target.url, error = %e, "Storing staleness markers failed");
         }
+        self.stats.committed.bump(&self.nodes);
     }
 }

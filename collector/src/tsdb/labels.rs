@@ -223,6 +223,35 @@ pub struct Matcher {
     pub op: MatchOp,
     pub value: String,
     re: Option<regex::Regex>,
+    /// For `=~` with a regex that is an alternation of literals (`a|b\\.c`), the
+    /// literals, sorted: the index looks each one up instead of matching every value
+    /// of the label (Prometheus's `FindSetMatches`). The mesh model's per-node
+    /// evaluation selects `node=~"n1|n2|…"`.
+    set: Option<Box<[String]>>,
+}
+
+/// The literals of a regex that is only an alternation of literals (`a|b|c\\.d`), sorted
+/// and unique; `None` for any other regex.
+pub fn literal_alternatives(re: &str) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    let mut chars = re.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push(String::new()),
+            // An escaped punctuation character is itself; `\d`, `\w`, `\n`… are classes.
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() && e != '<' && e != '>' => {
+                    out.last_mut()?.push(e)
+                }
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => return None,
+            c => out.last_mut()?.push(c),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
 }
 
 impl Matcher {
@@ -238,11 +267,13 @@ impl Matcher {
             }
             _ => None,
         };
+        let set = Self::set_of(op, &value);
         Ok(Matcher {
             name: name.into(),
             op,
             value,
             re,
+            set,
         })
     }
 
@@ -254,11 +285,32 @@ impl Matcher {
         value: impl Into<String>,
         re: Option<regex::Regex>,
     ) -> Matcher {
+        let value = value.into();
+        let set = Self::set_of(op, &value);
         Matcher {
             name: name.into(),
             op,
-            value: value.into(),
+            value,
             re,
+            set,
+        }
+    }
+
+    fn set_of(op: MatchOp, value: &str) -> Option<Box<[String]>> {
+        (op == MatchOp::Regex)
+            .then(|| literal_alternatives(value))
+            .flatten()
+            .map(Vec::into_boxed_slice)
+    }
+
+    /// The values this matcher accepts, when it accepts a known few: `=`'s value, or
+    /// the literals of an `=~` alternation. `None`: the matcher has to be tried on every
+    /// value.
+    pub fn values(&self) -> Option<&[String]> {
+        match self.op {
+            MatchOp::Equal => Some(std::slice::from_ref(&self.value)),
+            MatchOp::Regex => self.set.as_deref(),
+            _ => None,
         }
     }
 
@@ -268,6 +320,7 @@ impl Matcher {
             op: MatchOp::Equal,
             value: value.into(),
             re: None,
+            set: None,
         }
     }
 
@@ -276,7 +329,10 @@ impl Matcher {
         match self.op {
             MatchOp::Equal => v == self.value,
             MatchOp::NotEqual => v != self.value,
-            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(v)),
+            MatchOp::Regex => match &self.set {
+                Some(set) => set.binary_search_by(|x| x.as_str().cmp(v)).is_ok(),
+                None => self.re.as_ref().is_some_and(|r| r.is_match(v)),
+            },
             MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(v)),
         }
     }
@@ -405,6 +461,51 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_alternations_are_sets_and_match_as_the_regex_does() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("a|b|a", Some(&["a", "b"])),
+            ("kafka-0", Some(&["kafka-0"])),
+            ("a\\.b|c\\|d", Some(&["a.b", "c|d"])),
+            ("|x", Some(&["", "x"])),
+            ("a.*", None),
+            ("a|b+", None),
+            ("(a|b)", None),
+            ("\\d", None),
+            ("\\<a", None),
+            ("[ab]", None),
+        ];
+        for (re, want) in cases {
+            let got = literal_alternatives(re);
+            assert_eq!(
+                got.as_deref(),
+                want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .as_deref(),
+                "{re}"
+            );
+            // The set answers exactly as the anchored regex.
+            let m = Matcher::new(MatchOp::Regex, "node", *re).unwrap();
+            let plain = regex::Regex::new(&format!("^(?s:{re})$")).unwrap();
+            for v in [
+                "", "a", "b", "x", "a.b", "aXb", "c|d", "kafka-0", "kafka-01", "ab",
+            ] {
+                assert_eq!(m.matches(v), plain.is_match(v), "{re} on {v:?}");
+            }
+        }
+        let m = Matcher::new(MatchOp::Regex, "node", "b|a").unwrap();
+        assert_eq!(m.values(), Some(&["a".to_string(), "b".to_string()][..]));
+        assert_eq!(
+            Matcher::equal("node", "a").values(),
+            Some(&["a".to_string()][..])
+        );
+        assert_eq!(
+            Matcher::new(MatchOp::NotRegex, "n", "a|b")
+                .unwrap()
+                .values(),
+            None
+        );
+    }
 
     #[test]
     fn labels_are_sorted_and_packed() {

@@ -17,9 +17,15 @@ pub fn candidates<I: Copy + Ord>(
 ) -> Vec<I> {
     let mut sets: Vec<Vec<I>> = Vec::new();
     for m in matchers.iter().filter(|m| !m.matches("")) {
-        let mut ids: Vec<I> = match p.get(m.name.as_str()) {
-            None => return Vec::new(),
-            Some(values) => values
+        let mut ids: Vec<I> = match (p.get(m.name.as_str()), m.values()) {
+            (None, _) => return Vec::new(),
+            // A known few values: look each one up.
+            (Some(values), Some(wanted)) => wanted
+                .iter()
+                .filter_map(|v| values.get(v.as_str()))
+                .flat_map(|ids| ids.iter().copied())
+                .collect(),
+            (Some(values), None) => values
                 .iter()
                 .filter(|(v, _)| m.matches(v))
                 .flat_map(|(_, ids)| ids.iter().copied())
