@@ -256,6 +256,49 @@ impl Mesh {
     }
 }
 
+/// [`Mesh::cumulative`] for a live server: the integral up to the start of the newest
+/// window asked for is kept, so each call adds the windows closed since the last one
+/// (none or one for a node scraped every few seconds) instead of integrating from the
+/// origin, 16 days of minute windows (about 0.7 ms a call: a third of a core for 10,000
+/// nodes at 15 s).
+#[derive(Debug, Default)]
+pub struct RunningIntegral {
+    /// (window, cumulative load up to its start), per node; `None` before the first call.
+    at: Vec<Option<(i64, f64)>>,
+}
+
+impl RunningIntegral {
+    pub fn new(mesh: &Mesh) -> RunningIntegral {
+        RunningIntegral {
+            at: vec![None; mesh.nodes.len()],
+        }
+    }
+
+    /// Equal to `mesh.cumulative(node, t)`.
+    pub fn cumulative(&mut self, mesh: &Mesh, node: usize, t: i64) -> f64 {
+        let t = t.max(mesh.origin_ms);
+        let w = t.div_euclid(WINDOW_MS);
+        let (mut wc, mut acc) = match self.at.get(node).copied().flatten() {
+            Some(c) if c.0 <= w => c,
+            // First call, or a time before the cached one: from the origin.
+            _ => {
+                let start = (w * WINDOW_MS).max(mesh.origin_ms);
+                (w, mesh.cumulative(node, start))
+            }
+        };
+        while wc < w {
+            let start = (wc * WINDOW_MS).max(mesh.origin_ms);
+            acc += mesh.load(node, wc) * ((wc + 1) * WINDOW_MS - start) as f64 / 1000.0;
+            wc += 1;
+        }
+        if let Some(slot) = self.at.get_mut(node) {
+            *slot = Some((wc, acc));
+        }
+        let start = (w * WINDOW_MS).max(mesh.origin_ms);
+        acc + mesh.load(node, w) * (t - start) as f64 / 1000.0
+    }
+}
+
 /// A cumulative prefix table of `cumulative` for fast history generation.
 pub struct Integrator {
     origin: i64,
@@ -379,6 +422,26 @@ mod tests {
             m.nodes.iter().flat_map(|n| &n.links).any(|l| l.loss > 0.0),
             "some link is lossy"
         );
+    }
+
+    #[test]
+    fn the_running_integral_matches_cumulative() {
+        let m = Mesh::new(5, 3, 1_000_000);
+        let mut r = RunningIntegral::new(&m);
+        // Forward in scrape-sized steps, across window ends, then back in time.
+        let mut times: Vec<i64> = (0..40)
+            .map(|k| 1_000_000 + 86_400_000 + k * 7_000)
+            .collect();
+        times.extend([1_500_000, 1_000_000, 500_000, 90_000_000]);
+        for t in times {
+            for node in 0..5 {
+                let (a, b) = (r.cumulative(&m, node, t), m.cumulative(node, t));
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{node} at {t}: {a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::model::Mesh;
+use crate::model::{Mesh, RunningIntegral};
 use crate::{node_samples, render_text, JOB};
 
 pub fn now_ms() -> i64 {
@@ -46,8 +46,23 @@ pub fn targets_json(mesh: &Mesh, addr: &str) -> serde_json::Value {
 struct AppState {
     mesh: Mesh,
     addr: String,
+    /// Node index by name.
+    by_name: HashMap<String, usize>,
+    /// Each node's traffic integral, kept up to date as it is scraped.
+    integral: Mutex<RunningIntegral>,
     /// Per node: a traffic step since `t0` (see [`Step`]).
     steps: Mutex<HashMap<usize, Step>>,
+}
+
+impl AppState {
+    fn node(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    fn cumulative(&self, node: usize, t: i64) -> f64 {
+        let mut i = self.integral.lock().unwrap_or_else(|e| e.into_inner());
+        i.cumulative(&self.mesh, node, t)
+    }
 }
 
 /// From `t0` on, a node's cumulative traffic grows `factor` times as fast: `adjusted(t)
@@ -80,7 +95,7 @@ async fn set_load(
     Path(name): Path<String>,
     Query(q): Query<LoadParams>,
 ) -> Response {
-    let Some(node) = st.mesh.node(&name) else {
+    let Some(node) = st.node(&name) else {
         return (
             StatusCode::NOT_FOUND,
             format!("no simulated node {name:?}\n"),
@@ -94,11 +109,11 @@ async fn set_load(
         )
             .into_response();
     }
-    let raw = st.mesh.cumulative(node.index, now_ms());
+    let raw = st.cumulative(node, now_ms());
     let mut steps = st.steps.lock().unwrap_or_else(|e| e.into_inner());
-    let base = steps.get(&node.index).map_or(raw, |s| s.apply(raw));
+    let base = steps.get(&node).map_or(raw, |s| s.apply(raw));
     steps.insert(
-        node.index,
+        node,
         Step {
             raw0: raw,
             base,
@@ -109,7 +124,7 @@ async fn set_load(
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let Some(node) = st.mesh.node(&name) else {
+    let Some(node) = st.node(&name) else {
         return (
             StatusCode::NOT_FOUND,
             format!("no simulated node {name:?}\n"),
@@ -117,15 +132,15 @@ async fn metrics(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> R
             .into_response();
     };
     let t = now_ms();
-    if st.mesh.is_down(node.index, t) {
+    if st.mesh.is_down(node, t) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{name} is down (simulated failure)\n"),
         )
             .into_response();
     }
-    let cum = adjusted(&st, node.index, st.mesh.cumulative(node.index, t));
-    let body = render_text(node_samples(&st.mesh, node.index, t, cum));
+    let cum = adjusted(&st, node, st.cumulative(node, t));
+    let body = render_text(node_samples(&st.mesh, node, t, cum));
     (
         [(
             header::CONTENT_TYPE,
@@ -159,6 +174,12 @@ pub fn router(mesh: Mesh, addr: String) -> Router {
         .route("/node/{name}/metrics", get(metrics))
         .route("/node/{name}/load", post(set_load))
         .with_state(Arc::new(AppState {
+            by_name: mesh
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.index))
+                .collect(),
+            integral: Mutex::new(RunningIntegral::new(&mesh)),
             mesh,
             addr,
             steps: Mutex::new(HashMap::new()),
