@@ -809,7 +809,10 @@ fn the_deck_from_prometheus_equals_the_deck_from_the_collector() {
             strip(y["notes"].as_str().unwrap())
         );
     }
-    assert!(points > 100, "{points} chart points compared");
+    // The 12 hours of data can straddle the week's start (Monday 00:00 in Berlin): the
+    // week of their middle holds at least 5 of them (about 9 points an hour; 94 in a run
+    // on a Monday morning, more than 110 on other days).
+    assert!(points > 40, "{points} chart points compared");
 
     // A week the source has nothing for is a clear error, and no file.
     let none = d.path().join("none.pptx");
