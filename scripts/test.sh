@@ -35,6 +35,8 @@ command -v nats-server >/dev/null || need+=(nats-server)
 [ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null || need+=(frr)
 command -v prometheus-frr-exporter >/dev/null || need+=(prometheus-frr-exporter)
 command -v ip >/dev/null && command -v bridge >/dev/null || need+=(iproute2)
+# The scale-out engine: VictoriaMetrics 1.79 as a remote-write receiver and a source.
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""

@@ -180,7 +180,7 @@ fn every_panel_query_returns_data_from_the_collector_and_from_prometheus_fed_by_
     std::fs::write(
         &mcfg,
         format!(
-            "{}remote_write:\n  - url: http://127.0.0.1:{pp}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: '(node|link):mesh_.+|ALERTS|ALERTS_FOR_STATE'\n        action: drop\n",
+            "{}remote_write:\n  - url: http://127.0.0.1:{pp}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: '(node|link|group):mesh_.+|ALERTS|ALERTS_FOR_STATE'\n        action: drop\n",
             scrape(mp)
         ),
     )

@@ -71,8 +71,8 @@ pub struct CollectArgs {
     #[arg(long = "web.config.file")]
     pub web_config: Option<PathBuf>,
     /// Scrape only shard I of N of the configured targets (by a hash of the target's
-    /// address, as a `hashmod` relabelling would): N collectors with 0/N .. N-1/N
-    /// split one target set between them.
+    /// address and metrics path, as a `hashmod` relabelling would): N collectors with
+    /// 0/N .. N-1/N split one target set between them.
     #[arg(long = "shard", value_parser = parse_shard)]
     pub shard: Option<(u64, u64)>,
 }

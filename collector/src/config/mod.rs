@@ -793,10 +793,12 @@ impl Config {
         Ok(())
     }
 
-    /// `--shard I/N`: this collector scrapes only the targets whose `__address__`
-    /// hashes (md5, as `hashmod` does) to `index` modulo `count`, by two relabelling
-    /// steps appended to every scrape config. N collectors with 0/N .. N-1/N share one
-    /// target set, each target scraped by exactly one.
+    /// `--shard I/N`: this collector scrapes only the targets whose `__address__` and
+    /// `__metrics_path__` hash (md5, as `hashmod` does) to `index` modulo `count`, by
+    /// two relabelling steps appended to every scrape config. N collectors with 0/N ..
+    /// N-1/N share one target set, each target scraped by exactly one. The path counts
+    /// too, because targets can share an address (exporters behind one proxy, the
+    /// simulated mesh on one port).
     pub fn shard(&mut self, index: u64, count: u64) -> Result<(), String> {
         if count == 0 || index >= count {
             return Err(format!(
@@ -804,7 +806,7 @@ impl Config {
             ));
         }
         let steps: Vec<RelabelConfig> = serde_yaml::from_str(&format!(
-            "- source_labels: [__address__]\n  modulus: {count}\n  target_label: __tmp_meshscope_shard\n  action: hashmod\n- source_labels: [__tmp_meshscope_shard]\n  regex: '{index}'\n  action: keep\n"
+            "- source_labels: [__address__, __metrics_path__]\n  modulus: {count}\n  target_label: __tmp_meshscope_shard\n  action: hashmod\n- source_labels: [__tmp_meshscope_shard]\n  regex: '{index}'\n  action: keep\n"
         ))
         .map_err(|e| e.to_string())?;
         for sc in &mut self.scrape_configs {

@@ -198,23 +198,31 @@ fn shards_split_every_target_set_into_disjoint_complete_parts() {
         })
         .collect();
     assert_eq!(shards[0].scrape_configs[0].relabel_configs.len(), 2);
-    let mut per_shard = [0; 3];
-    for port in 0..60 {
-        let addr = format!("10.0.0.{}:{}", port % 7, 9000 + port);
+    // Targets at their own addresses, and targets sharing one address by their paths.
+    let targets = (0..60)
+        .map(|port| {
+            (
+                format!("10.0.0.{}:{}", port % 7, 9000 + port),
+                "/metrics".to_string(),
+            )
+        })
+        .chain((0..60).map(|n| ("127.0.0.1:9478".to_string(), format!("/node/n-{n}/metrics"))));
+    let mut per_shard = [[0; 3]; 2];
+    for (k, (addr, path)) in targets.enumerate() {
         let keeps: Vec<usize> = shards
             .iter_mut()
             .enumerate()
             .filter(|(_, c)| {
-                let mut lb = crate::config::relabel::LabelMap::from([(
-                    "__address__".to_string(),
-                    addr.clone(),
-                )]);
+                let mut lb = crate::config::relabel::LabelMap::from([
+                    ("__address__".to_string(), addr.clone()),
+                    ("__metrics_path__".to_string(), path.clone()),
+                ]);
                 crate::config::relabel::process(&mut lb, &c.scrape_configs[0].relabel_configs)
             })
             .map(|(i, _)| i)
             .collect();
-        assert_eq!(keeps.len(), 1, "{addr} kept by shards {keeps:?}");
-        per_shard[keeps[0]] += 1;
+        assert_eq!(keeps.len(), 1, "{addr}{path} kept by shards {keeps:?}");
+        per_shard[k / 60][keeps[0]] += 1;
     }
-    assert!(per_shard.iter().all(|n| *n > 5), "{per_shard:?}");
+    assert!(per_shard.iter().flatten().all(|n| *n > 5), "{per_shard:?}");
 }

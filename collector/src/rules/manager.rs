@@ -101,6 +101,21 @@ struct GroupRuntime {
 struct Nodes {
     list: Vec<String>,
     set: HashSet<String>,
+    /// `node=~"…"` for them, built once for every rule (`None`: too many to match by one
+    /// regex; the rules are then evaluated whole and filtered).
+    matcher: Option<promql_parser::label::Matcher>,
+}
+
+impl Nodes {
+    fn new(mut list: Vec<String>) -> Nodes {
+        list.sort_unstable();
+        list.dedup();
+        Nodes {
+            set: list.iter().cloned().collect(),
+            matcher: super::partition::matcher(NODE, &list),
+            list,
+        }
+    }
 }
 
 /// Runs the rule groups.
@@ -286,7 +301,7 @@ impl RuleManager {
             }
             // What committed while we waited is in this evaluation.
             rx.borrow_and_update();
-            let mut list: Vec<String> = committed
+            let list: Vec<String> = committed
                 .take_nodes()
                 .into_iter()
                 .map(|n| n.to_string())
@@ -294,11 +309,7 @@ impl RuleManager {
             if list.is_empty() {
                 continue;
             }
-            list.sort_unstable();
-            let nodes = Nodes {
-                set: list.iter().cloned().collect(),
-                list,
-            };
+            let nodes = Nodes::new(list);
             // Timestamps only move forward.
             let ts = now_ms().max(last + 1);
             last = ts;
@@ -376,11 +387,7 @@ impl RuleManager {
     /// Evaluate every group grouped by node once at `ts`, for `nodes` only, as the
     /// per-node path does after scrapes (for tests).
     pub fn evaluate_nodes_at(&self, ts: i64, nodes: &[&str]) {
-        let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-        let nodes = Nodes {
-            set: list.iter().cloned().collect(),
-            list,
-        };
+        let nodes = Nodes::new(nodes.iter().map(|n| n.to_string()).collect());
         let groups: Vec<Arc<GroupRuntime>> = lock(&self.groups).clone();
         for g in groups.iter().filter(|g| g.node_grouped) {
             self.evaluate(g, ts, Some(&nodes));
@@ -488,7 +495,9 @@ fn eval_rule(
     let rule = rt.status.rule.clone();
     // For some nodes: their matcher in every selector (exact for rules grouped by node),
     // and the result kept to those nodes.
-    let restricted = nodes.map(|n| super::partition::restrict(&rule.parsed, NODE, &n.list).expr);
+    let restricted = nodes
+        .and_then(|n| n.matcher.as_ref())
+        .map(|m| super::partition::restrict_with(&rule.parsed, NODE, m).expr);
     let expr = restricted.as_ref().unwrap_or(&rule.parsed);
     let v = crate::promql::instant_query_expr(db, expr, ts, opts).map_err(|e| e.to_string())?;
     let mut samples: Vec<(Labels, f64)> = match v {

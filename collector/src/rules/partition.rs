@@ -100,26 +100,34 @@ const LABEL_KEEPING: &[&str] = &[
     "timestamp",
 ];
 
+/// The matcher for some values of `label`: `label="v"` for one, else `label=~"v1|v2|…"`
+/// (which the index looks up value by value). `None` if the regex is too large to build.
+pub fn matcher(label: &str, values: &[String]) -> Option<Matcher> {
+    if let [one] = values {
+        return Some(Matcher::new(MatchOp::Equal, label, one));
+    }
+    let alt: Vec<String> = values.iter().map(|v| regex::escape(v)).collect();
+    let alt = alt.join("|");
+    let re = regex::Regex::new(&format!("^(?:{alt})$")).ok()?;
+    Some(Matcher::new(MatchOp::Re(re), label, &alt))
+}
+
 /// `e` with a matcher `label=~"values…"` in every selector it can reach without mixing
 /// values of `label`. Filtered to those values, its result equals `e`'s, filtered.
 pub fn restrict(e: &Expr, label: &str, values: &[String]) -> Restricted {
-    let m = if let [one] = values {
-        Matcher::new(MatchOp::Equal, label, one)
-    } else {
-        let alt: Vec<String> = values.iter().map(|v| regex::escape(v)).collect();
-        let alt = alt.join("|");
-        match regex::Regex::new(&format!("^(?:{alt})$")) {
-            Ok(re) => Matcher::new(MatchOp::Re(re), label, &alt),
-            // Too large a regex: no restriction at all is still exact.
-            Err(_) => {
-                return Restricted {
-                    expr: e.clone(),
-                    complete: !has_selector(e),
-                }
-            }
-        }
-    };
-    let (expr, complete) = push(e, label, &m);
+    match matcher(label, values) {
+        Some(m) => restrict_with(e, label, &m),
+        // Too large a regex: no restriction at all is still exact.
+        None => Restricted {
+            expr: e.clone(),
+            complete: !has_selector(e),
+        },
+    }
+}
+
+/// [`restrict`] with the matcher built once (by [`matcher`]) for many expressions.
+pub fn restrict_with(e: &Expr, label: &str, m: &Matcher) -> Restricted {
+    let (expr, complete) = push(e, label, m);
     Restricted { expr, complete }
 }
 
