@@ -8,7 +8,7 @@
 # 5 s), the simulator's own CPU, and the ratios against Prometheus. Not part of the tests.
 #
 #   bash scripts/bench-mesh.sh [NODES=1000] [INTERVAL=5s] [SECONDS=120] [WARMUP=90]
-#   BIN=/path/to/other/meshscope bash scripts/bench-mesh.sh ...   # e.g. an older build
+#   BIN=/path/to/other/meshscope bash scripts/bench-mesh.sh ...   # another collector build
 #
 # Needs `prometheus` (apt-get install prometheus; installed here when missing).
 set -euo pipefail
@@ -19,10 +19,10 @@ command -v prometheus >/dev/null || {
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null
 }
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN="$PWD/target/release/meshscope"
-fi
+# The simulator is always this tree's; BIN may name another collector to compare.
+cargo build --release -q
+SIM_BIN="$PWD/target/release/meshscope"
+BIN="${BIN:-$SIM_BIN}"
 RULES="$PWD/model/mesh.rules.yml"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -44,7 +44,7 @@ print(v.get("p50", "nan"), v.get("p99", "nan"))'
 }
 
 SP="$(free_port)"
-"$BIN" simulate --nodes "$NODES" --listen "127.0.0.1:$SP" --targets-file "$WORK/t.json" >"$WORK/sim.log" 2>&1 &
+"$SIM_BIN" simulate --nodes "$NODES" --listen "127.0.0.1:$SP" --targets-file "$WORK/t.json" >"$WORK/sim.log" 2>&1 &
 SIMPID=$!
 for _ in $(seq 60); do [ -s "$WORK/t.json" ] && break; sleep 1; done
 printf "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: 15s\n%%RULES%%scrape_configs:\n  - job_name: mesh\n    file_sd_configs:\n      - files: ['%s']\n" \

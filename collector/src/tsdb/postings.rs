@@ -15,25 +15,37 @@ pub fn candidates<I: Copy + Ord>(
     matchers: &[Matcher],
     all: impl FnOnce() -> Vec<I>,
 ) -> Vec<I> {
-    let mut sets: Vec<Vec<I>> = Vec::new();
+    use std::borrow::Cow;
+    let mut sets: Vec<Cow<'_, [I]>> = Vec::new();
     for m in matchers.iter().filter(|m| !m.matches("")) {
-        let mut ids: Vec<I> = match (p.get(m.name.as_str()), m.values()) {
-            (None, _) => return Vec::new(),
+        let Some(values) = p.get(m.name.as_str()) else {
+            return Vec::new();
+        };
+        let lists: Vec<&Vec<I>> = match m.values() {
             // A known few values: look each one up.
-            (Some(values), Some(wanted)) => wanted
+            Some(wanted) => wanted
                 .iter()
                 .filter_map(|v| values.get(v.as_str()))
-                .flat_map(|ids| ids.iter().copied())
                 .collect(),
-            (Some(values), None) => values
+            None => values
                 .iter()
                 .filter(|(v, _)| m.matches(v))
-                .flat_map(|(_, ids)| ids.iter().copied())
+                .map(|(_, ids)| ids)
                 .collect(),
         };
-        ids.sort_unstable();
-        ids.dedup();
-        sets.push(ids);
+        // One list is used as it is (a metric name's postings, often the longest);
+        // several are merged.
+        let set: Cow<'_, [I]> = match lists.as_slice() {
+            [] => return Vec::new(),
+            [one] if one.is_sorted() => Cow::Borrowed(one.as_slice()),
+            _ => {
+                let mut ids: Vec<I> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Cow::Owned(ids)
+            }
+        };
+        sets.push(set);
     }
     if sets.is_empty() {
         let mut v = all();
@@ -42,7 +54,7 @@ pub fn candidates<I: Copy + Ord>(
     }
     sets.sort_by_key(|s| s.len());
     let mut it = sets.into_iter();
-    let mut acc = it.next().unwrap_or_default();
+    let mut acc = it.next().map(Cow::into_owned).unwrap_or_default();
     for s in it {
         acc.retain(|r| s.binary_search(r).is_ok());
     }
