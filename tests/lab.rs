@@ -300,15 +300,17 @@ impl Fabric {
         }
     }
 
-    /// Router `i` shuts its BGP session down (`neighbor … shutdown`).
-    fn shut_session(&self, i: usize) {
+    /// Router `i` shuts its BGP session down (`neighbor … shutdown`), or with `up`
+    /// brings it back (`no neighbor … shutdown`).
+    fn shut_session(&self, i: usize, up: bool) {
         let peer = ["10.99.0.2", "10.99.0.1"][i];
+        let no = if up { "no " } else { "" };
         let o = Command::new("vtysh")
             .arg("--vty_socket")
             .arg(&self.dirs[i])
             .args(["-c", "configure terminal"])
             .args(["-c", &format!("router bgp {}", 65000 + i)])
-            .args(["-c", &format!("neighbor {peer} shutdown")])
+            .args(["-c", &format!("{no}neighbor {peer} shutdown")])
             .output()
             .unwrap();
         assert!(o.status.success(), "vtysh: {o:?}");
@@ -1188,8 +1190,8 @@ fn the_mesh_model_reads_a_lab_of_real_components() {
     assert_eq!(node_value(&cb, "node:mesh_up:max", "envoy-1"), Some(1.0));
 
     // A BGP session taken down (router-1 shuts it): both ends count a peer down and the
-    // link between them is down; the routers themselves stay up.
-    lab.fabric.shut_session(1);
+    // link between them is down; the routers themselves stay up. Then back up.
+    lab.fabric.shut_session(1, false);
     let down: BTreeMap<(String, String), f64> = PEERS
         .iter()
         .map(|(a, b)| ((a.to_string(), b.to_string()), 0.0))
@@ -1201,4 +1203,16 @@ fn the_mesh_model_reads_a_lab_of_real_components() {
                 .all(|r| node_value(&cb, "node:mesh_bgp_peers_down:count", r) == Some(1.0))
     });
     assert_eq!(node_value(&cb, "node:mesh_up:max", "router-0"), Some(1.0));
+    // ... and back: the session established again, no peer down.
+    lab.fabric.shut_session(1, true);
+    let up: BTreeMap<(String, String), f64> = PEERS
+        .iter()
+        .map(|(a, b)| ((a.to_string(), b.to_string()), 1.0))
+        .collect();
+    wait_for("the BGP session back", Duration::from_secs(90), || {
+        peer_links(&cb) == up
+            && ["router-0", "router-1"]
+                .iter()
+                .all(|r| node_value(&cb, "node:mesh_bgp_peers_down:count", r) == Some(0.0))
+    });
 }

@@ -65,10 +65,10 @@ impl Default for Committed {
 
 impl Committed {
     /// A scrape committed series of these nodes.
-    pub fn bump(&self, nodes: &[Arc<str>]) {
-        if !nodes.is_empty() {
+    pub fn bump<'a>(&self, nodes: impl ExactSizeIterator<Item = &'a Arc<str>>) {
+        if nodes.len() > 0 {
             let mut set = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-            set.extend(nodes.iter().cloned());
+            set.extend(nodes.cloned());
         }
         self.tx.send_modify(|n| *n = n.wrapping_add(1));
     }

@@ -90,9 +90,15 @@ pub struct ScrapeLoop {
     meta: std::collections::BTreeMap<String, super::target::MetricMeta>,
     meta_dirty: bool,
     /// The `node` label values of this target's series (the target's own, and any that
-    /// metric relabelling gives its series): the nodes whose model a scrape changes.
-    nodes: Vec<Arc<str>>,
+    /// metric relabelling gives its series): the nodes whose model a scrape changes. At
+    /// most [`MAX_NODES_PER_TARGET`].
+    nodes: std::collections::HashSet<Arc<str>>,
+    nodes_capped: bool,
 }
+
+/// A target whose series name more nodes than this (a hostile or mislabelled body) has
+/// the rest of them brought up to date by no per-node evaluation; said once in the log.
+const MAX_NODES_PER_TARGET: usize = 10_000;
 
 fn key(h: &SeriesHandle) -> usize {
     Arc::as_ptr(h) as *const () as usize
@@ -136,6 +142,7 @@ impl ScrapeLoop {
             meta: std::collections::BTreeMap::new(),
             meta_dirty: false,
             nodes,
+            nodes_capped: false,
         }
     }
 
@@ -253,7 +260,7 @@ impl ScrapeLoop {
             }
         };
         self.stats.scrapes.fetch_add(1, Ordering::Relaxed);
-        self.stats.committed.bump(&self.nodes);
+        self.stats.committed.bump(self.nodes.iter());
         self.stats
             .samples_scraped
             .fetch_add(counts.scraped, Ordering::Relaxed);
@@ -360,8 +367,12 @@ impl ScrapeLoop {
                         Some(l) => {
                             c.series_added += 1;
                             if let Some(n) = l.get("node").filter(|n| !n.is_empty()) {
-                                if !self.nodes.iter().any(|x| &**x == n) {
-                                    self.nodes.push(Arc::from(n));
+                                let known = self.nodes.contains(n);
+                                if !known && self.nodes.len() < MAX_NODES_PER_TARGET {
+                                    self.nodes.insert(Arc::from(n));
+                                } else if !known && !self.nodes_capped {
+                                    self.nodes_capped = true;
+                                    tracing::warn!(target = %self.target.url, limit = MAX_NODES_PER_TARGET, "Series of this target name more nodes than the mesh model follows per target");
                                 }
                             }
                             let h = self.db.appender().series(&l);
@@ -508,6 +519,6 @@ impl ScrapeLoop {
         if let Err(e) = app.commit() {
             tracing::warn!(target = %self.target.url, error = %e, "Storing staleness markers failed");
         }
-        self.stats.committed.bump(&self.nodes);
+        self.stats.committed.bump(self.nodes.iter());
     }
 }

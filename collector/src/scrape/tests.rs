@@ -549,3 +549,44 @@ fn http_sd_bodies_are_parsed_like_sd_files_and_errors_name_the_url() {
         assert!(e.contains(url) && e.contains(want), "{e}");
     }
 }
+
+/// A scrape tells the mesh model which nodes it wrote: the target's, and those metric
+/// relabelling gives its series (nats-surveyor's servers, docs/mesh-model.md).
+#[tokio::test]
+async fn a_scrape_reports_the_nodes_of_its_series() {
+    let bodies = Bodies::default();
+    *bodies.0.lock().unwrap() =
+        "nats_core_recv_msgs_count{server_name=\"nats-a\"} 1\nnats_core_recv_msgs_count{server_name=\"nats-b\"} 2\nother 3\n".into();
+    let addr = serve(bodies).await;
+    let (_d, db) = open_db();
+    let (cfg, t) = job(
+        "    metric_relabel_configs:\n      - source_labels: [server_name]\n        regex: (.+)\n        target_label: node\n",
+        addr,
+        "/text",
+    );
+    let sc = &cfg.scrape_configs[0];
+    let stats = Arc::new(ScrapeStats::default());
+    let mut l = ScrapeLoop::new(
+        db.clone(),
+        t.clone(),
+        Arc::new(sc.clone()),
+        http::Client::new(&sc.http(), &cfg).unwrap(),
+        stats.clone(),
+    );
+    let mut rx = stats.committed.subscribe();
+    l.scrape_once(5_000).await;
+    assert!(rx.has_changed().unwrap());
+    let mut got: Vec<String> = stats
+        .committed
+        .take_nodes()
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["n1", "nats-a", "nats-b"]);
+    assert!(stats.committed.take_nodes().is_empty(), "taken once");
+    rx.borrow_and_update();
+    // The next scrape reports them again (its samples are new data for each).
+    l.scrape_once(6_000).await;
+    assert_eq!(stats.committed.take_nodes().len(), 3);
+}
