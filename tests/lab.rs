@@ -947,23 +947,9 @@ fn lab_tui(base: &str, nodes: &[&str]) {
 /// `meshscope report` on the lab's collector: the deck opens in python-pptx with every
 /// lab node in it.
 fn lab_deck(base: &str, dir: &Path, nodes: &[&str]) {
-    use chrono::Datelike;
-    let week = chrono::Utc::now().date_naive().iso_week();
-    let week = format!("{}-W{:02}", week.year(), week.week());
-    let out = dir.join("lab.pptx");
-    let o = super::report::report(base, &["--week", &week], &out);
-    assert!(o.status.success(), "report from the lab: {o:?}");
-    let deck = super::report::read_deck(&out);
     // The availability chart: every lab node, up all the time it ran. (The traffic
     // charts are hourly: they fill once the lab has run through an hour.)
-    let chart = deck["slides"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["charts"].as_array().unwrap())
-        .find(|c| c["title"] == "Availability per node against its SLO")
-        .unwrap_or_else(|| panic!("no availability chart in {deck}"))
-        .clone();
+    let chart = super::report::this_weeks_availability(base, &dir.join("lab.pptx"));
     let mut want: Vec<&str> = nodes.to_vec();
     want.sort_unstable();
     assert_eq!(chart["categories"], serde_json::json!(want), "{chart}");

@@ -49,6 +49,25 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `meshscope report --source BASE` for the current week into `out`: the deck's
+/// "Availability per node against its SLO" chart (python-pptx reads it back).
+pub fn this_weeks_availability(base: &str, out: &Path) -> Value {
+    use chrono::Datelike;
+    let week = chrono::Utc::now().date_naive().iso_week();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+    let o = report(base, &["--week", &week], out);
+    assert!(o.status.success(), "report from {base}: {o:?}");
+    let deck = read_deck(out);
+    deck["slides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["charts"].as_array().unwrap())
+        .find(|c| c["title"] == "Availability per node against its SLO")
+        .unwrap_or_else(|| panic!("no availability chart in {deck}"))
+        .clone()
+}
+
 /// The deck as python-pptx reads it (after a save and reopen that must change nothing).
 pub fn read_deck(path: &Path) -> Value {
     let out = Command::new("python3")
