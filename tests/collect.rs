@@ -271,9 +271,8 @@ fn collect_scrapes_the_mesh_serves_targets_and_reloads() {
     // reload is reported successful once the rules and remote write have too.
     wait_for("the SIGHUP reload", Duration::from_secs(10), || {
         get(&format!("{base}/api/v1/targets")).is_some_and(|(_, b)| b.contains("\"300ms\""))
-            && get(&format!("{base}/metrics")).is_some_and(|(_, m)| {
-                metric(&m, "meshscope_config_last_reload_successful") == 1.0
-            })
+            && get(&format!("{base}/metrics"))
+                .is_some_and(|(_, m)| metric(&m, "meshscope_config_last_reload_successful") == 1.0)
     });
 
     // A clean stop; then the store holds the mesh's series with the target labels.

@@ -216,6 +216,26 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Whether a file system event in a watched directory can change the targets: a file of
+/// the patterns was created, written, renamed or removed. Reading a file is an event too
+/// (inotify's open, access and close-after-read): reacting to those made every read of
+/// the targets file trigger the next one, about 16 reads a second of the whole file.
+fn changes_targets(ev: &notify::Event, globs: &[glob::Pattern]) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match ev.kind {
+        // Closing a file opened for writing is when an editor's or a tool's write is done.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
+        EventKind::Access(_) => return false,
+        _ => {}
+    }
+    // An event without paths (the watcher lost track, a rescan) may change anything.
+    ev.paths.is_empty()
+        || ev
+            .paths
+            .iter()
+            .any(|p| globs.iter().any(|g| g.matches_path(p)))
+}
+
 /// Run one `file_sd_configs` entry until cancelled, sending the groups of all its files
 /// whenever they change. A file that fails to parse keeps its last good groups.
 pub async fn run_file_sd(
@@ -230,11 +250,21 @@ pub async fn run_file_sd(
         tx,
         failures,
     } = sink;
+    // Absolute, so that a file named relative to the working directory has a directory
+    // to watch, and the watcher's event paths compare equal to the patterns.
+    let patterns: Vec<PathBuf> = patterns
+        .into_iter()
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
+    let globs: Vec<glob::Pattern> = patterns
+        .iter()
+        .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
+        .collect();
     let watcher = {
         use notify::Watcher;
         let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
+            if res.is_ok_and(|ev| changes_targets(&ev, &globs)) {
                 let _ = ev_tx.send(());
             }
         });
@@ -302,4 +332,43 @@ pub async fn run_file_sd(
         }
     }
     drop(watcher);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_targets;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
+    use notify::event::{RemoveKind, RenameMode};
+    use notify::Event;
+
+    fn ev(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(path.into())
+    }
+
+    #[test]
+    fn reading_the_targets_file_is_not_a_change_but_writing_it_is() {
+        let globs = [glob::Pattern::new("/sd/*.json").unwrap()];
+        let read = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        ];
+        for k in read {
+            assert!(!changes_targets(&ev(k, "/sd/t.json"), &globs), "{k:?}");
+        }
+        let writes = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ];
+        for k in writes {
+            assert!(changes_targets(&ev(k, "/sd/t.json"), &globs), "{k:?}");
+        }
+        // Files beside the targets (logs, the store) are not the targets.
+        let w = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(!changes_targets(&ev(w, "/sd/collector.log"), &globs));
+        assert!(changes_targets(&Event::new(w), &globs));
+    }
 }
