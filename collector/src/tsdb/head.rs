@@ -454,12 +454,21 @@ impl Head {
             }
         }
         for (n, v) in labels.iter() {
-            idx.postings
+            let p = idx
+                .postings
                 .entry(n.into())
                 .or_default()
                 .entry(v.into())
-                .or_default()
-                .push(sref);
+                .or_default();
+            // New series take increasing refs; a replayed one (a checkpoint's order) may
+            // not, and the lists stay sorted for the index's binary searches.
+            match p.last() {
+                Some(last) if *last > sref => {
+                    let i = p.partition_point(|x| *x < sref);
+                    p.insert(i, sref);
+                }
+                _ => p.push(sref),
+            }
         }
         (s, true)
     }
