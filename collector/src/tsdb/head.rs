@@ -320,10 +320,116 @@ struct Index {
     series: HashMap<SeriesRef, SeriesHandle>,
     by_hash: HashMap<u64, Refs>,
     postings: postings::Postings<SeriesRef>,
+    selections: Mutex<Selections>,
+}
+
+/// The label by which selections are kept per value: the mesh model is evaluated node by
+/// node after each scrape (`rules::partition`), so every selector of the model comes back
+/// with `node="a"` or `node=~"a|b|…"` added, several times a second; dashboards filter by
+/// `node=~"$node"` too.
+const SELECTION_LABEL: &str = "node";
+
+/// At most this many selections are kept (a selector's other matchers make its key).
+const MAX_SELECTIONS: usize = 4096;
+
+/// Standing selections: for a selector's matchers other than its `node` matcher, the
+/// matching series grouped by their `node` value, kept up to date as series come and go.
+/// A selector restricted to a few nodes then costs a lookup per node instead of an
+/// intersection of postings and a check of every candidate's labels.
+#[derive(Default)]
+struct Selections {
+    by_key: HashMap<String, Selection>,
+    /// Keys by the metric name their selection requires (most have one), and those that
+    /// require none: a new series is checked against these only.
+    by_name: HashMap<Box<str>, Vec<String>>,
+    unnamed: Vec<String>,
+}
+
+struct Selection {
+    matchers: Vec<Matcher>,
+    /// Refs by `node` value, each list sorted.
+    by_value: HashMap<Box<str>, Vec<SeriesRef>>,
+}
+
+impl Selections {
+    fn keys_for(&self, labels: &Labels) -> impl Iterator<Item = &String> {
+        let named = labels.name().and_then(|n| self.by_name.get(n));
+        named.into_iter().flatten().chain(self.unnamed.iter())
+    }
+
+    /// A series was created: add it where it matches.
+    fn added(&mut self, sref: SeriesRef, labels: &Labels) {
+        let Some(v) = labels.get(SELECTION_LABEL).filter(|v| !v.is_empty()) else {
+            return;
+        };
+        let keys: Vec<String> = self
+            .keys_for(labels)
+            .filter(|k| {
+                self.by_key[k.as_str()]
+                    .matchers
+                    .iter()
+                    .all(|m| m.matches_labels(labels))
+            })
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(sel) = self.by_key.get_mut(&k) {
+                let list = sel.by_value.entry(v.into()).or_default();
+                match list.last() {
+                    Some(last) if *last > sref => {
+                        let i = list.partition_point(|x| *x < sref);
+                        list.insert(i, sref);
+                    }
+                    _ => list.push(sref),
+                }
+            }
+        }
+    }
+
+    /// A series was removed.
+    fn removed(&mut self, sref: SeriesRef, labels: &Labels) {
+        let Some(v) = labels.get(SELECTION_LABEL).filter(|v| !v.is_empty()) else {
+            return;
+        };
+        let keys: Vec<String> = self.keys_for(labels).cloned().collect();
+        for k in keys {
+            if let Some(list) = self
+                .by_key
+                .get_mut(&k)
+                .and_then(|s| s.by_value.get_mut(v))
+            {
+                list.retain(|r| *r != sref);
+                if list.is_empty() {
+                    if let Some(s) = self.by_key.get_mut(&k) {
+                        s.by_value.remove(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `matchers` split into the `node` matcher with its few values and the others' key;
+/// `None` when the selector has no such matcher.
+fn selection_key(matchers: &[Matcher]) -> Option<(usize, &[String], String)> {
+    let i = matchers
+        .iter()
+        .position(|m| m.name == SELECTION_LABEL && m.values().is_some())?;
+    // A series without the label has the value "": the selections do not hold those.
+    let values = matchers[i].values().filter(|v| !v.iter().any(String::is_empty))?;
+    let mut rest: Vec<String> = matchers
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, m)| m.to_string())
+        .collect();
+    rest.sort_unstable();
+    Some((i, values, rest.join("\u{0}")))
 }
 
 impl Index {
     fn remove(&mut self, sref: SeriesRef, labels: &Labels) {
+        lock(&self.selections).removed(sref, labels);
         self.series.remove(&sref);
         let h = labels.hash64();
         if let Some(v) = self.by_hash.get_mut(&h) {
@@ -470,6 +576,7 @@ impl Head {
                 _ => p.push(sref),
             }
         }
+        lock(&idx.selections).added(sref, labels);
         (s, true)
     }
 
@@ -529,6 +636,66 @@ impl Head {
 
     /// Refs of series whose labels match all matchers.
     fn matching(&self, idx: &Index, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let Some((i, values, key)) = selection_key(matchers) else {
+            return self.matching_by_postings(idx, matchers);
+        };
+        let mut sel = lock(&idx.selections);
+        if !sel.by_key.contains_key(&key) {
+            if sel.by_key.len() >= MAX_SELECTIONS {
+                drop(sel);
+                return self.matching_by_postings(idx, matchers);
+            }
+            let rest: Vec<Matcher> = matchers
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, m)| m.clone())
+                .collect();
+            let mut by_value: HashMap<Box<str>, Vec<SeriesRef>> = HashMap::new();
+            for r in self.matching_by_postings(idx, &rest) {
+                if let Some(s) = idx.series.get(&r) {
+                    let s = lock(s);
+                    if let Some(v) = s.labels.get(SELECTION_LABEL).filter(|v| !v.is_empty()) {
+                        by_value.entry(v.into()).or_default().push(r);
+                    }
+                }
+            }
+            let name = rest
+                .iter()
+                .find(|m| m.name == "__name__" && m.op == super::labels::MatchOp::Equal)
+                .map(|m| m.value.clone());
+            match name {
+                Some(n) => sel.by_name.entry(n.into()).or_default().push(key.clone()),
+                None => sel.unnamed.push(key.clone()),
+            }
+            sel.by_key.insert(
+                key.clone(),
+                Selection {
+                    matchers: rest,
+                    by_value,
+                },
+            );
+        }
+        let by_value = &sel.by_key[&key].by_value;
+        let lists: Vec<&[SeriesRef]> = values
+            .iter()
+            .filter_map(|v| by_value.get(v.as_str()))
+            .map(Vec::as_slice)
+            .collect();
+        match lists.as_slice() {
+            [] => Vec::new(),
+            [one] => one.to_vec(),
+            _ => {
+                let mut out: Vec<SeriesRef> = lists.concat();
+                // Sorted runs, merged.
+                out.sort();
+                out
+            }
+        }
+    }
+
+    /// [`Head::matching`] from the postings, without the standing selections.
+    fn matching_by_postings(&self, idx: &Index, matchers: &[Matcher]) -> Vec<SeriesRef> {
         let mut cand = postings::candidates(&idx.postings, matchers, || {
             idx.series.keys().copied().collect()
         });
@@ -842,6 +1009,67 @@ mod tests {
             4
         );
         assert_eq!(count(vec![Matcher::equal("job", "missing")]), 0);
+    }
+
+    /// Selectors with a `node` matcher are answered from the standing selections: equal
+    /// to the postings' answer before and after series come and go.
+    #[test]
+    fn node_selections_stay_equal_to_the_postings() {
+        let h = Head::new(100);
+        let add = |name: &str, node: &str, cluster: &str, t: i64| {
+            let (s, _) = h.get_or_create(&l(&[
+                ("__name__", name),
+                ("cluster", cluster),
+                ("node", node),
+            ]));
+            h.append(&s, t, 1.0).unwrap();
+        };
+        for n in 0..20 {
+            for c in ["local_app", "inbound|80", "web", "db"] {
+                add("rq", &format!("n{n}"), c, 10);
+            }
+            add("up", &format!("n{n}"), "", 10);
+        }
+        let (s, _) = h.get_or_create(&l(&[("__name__", "rq"), ("cluster", "web")]));
+        h.append(&s, 10, 1.0).unwrap();
+        let cases = || -> Vec<Vec<Matcher>> {
+            let re = |n: &str, v: &str| Matcher::new(MatchOp::Regex, n, v).unwrap();
+            let not = |n: &str, v: &str| Matcher::new(MatchOp::NotRegex, n, v).unwrap();
+            vec![
+                vec![Matcher::equal("__name__", "rq"), Matcher::equal("node", "n3")],
+                vec![Matcher::equal("__name__", "rq"), re("node", "n3|n7|n30")],
+                vec![
+                    Matcher::equal("__name__", "rq"),
+                    not("cluster", "local_app|inbound\\|.*"),
+                    re("node", "n1|n2|n11"),
+                ],
+                vec![re("__name__", "rq|up"), re("node", "n4|n5")],
+                vec![Matcher::equal("node", "n9")],
+                vec![Matcher::equal("__name__", "rq"), re("node", "n1|")],
+            ]
+        };
+        let check = |h: &Head| {
+            for ms in cases() {
+                let idx = h.read();
+                let mut want = h.matching_by_postings(&idx, &ms);
+                want.sort_unstable();
+                assert_eq!(h.matching(&idx, &ms), want, "{ms:?}");
+            }
+        };
+        check(&h);
+        check(&h);
+        // New series of known selections, and some gone.
+        for n in 15..25 {
+            add("rq", &format!("n{n}"), "web", 300);
+        }
+        add("up", "n3", "", 300);
+        assert!(h.truncate(200) > 0);
+        check(&h);
+        assert_eq!(
+            h.select(&[Matcher::equal("__name__", "rq"), Matcher::equal("node", "n21")], 0, 1000)
+                .len(),
+            1
+        );
     }
 
     #[test]
