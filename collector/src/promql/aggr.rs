@@ -37,14 +37,12 @@ struct Acc {
 fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
         None => Labels::default(),
-        Some(LabelModifier::Include(names)) => Labels::from_pairs(
-            l.iter()
-                .filter(|(n, _)| names.labels.iter().any(|x| x == n)),
-        ),
-        Some(LabelModifier::Exclude(names)) => Labels::from_pairs(
-            l.iter()
-                .filter(|(n, _)| *n != "__name__" && !names.labels.iter().any(|x| x == n)),
-        ),
+        Some(LabelModifier::Include(names)) => {
+            l.retain_names(|n| names.labels.iter().any(|x| x == n))
+        }
+        Some(LabelModifier::Exclude(names)) => {
+            l.retain_names(|n| n != "__name__" && !names.labels.iter().any(|x| x == n))
+        }
     }
 }
 

@@ -94,12 +94,9 @@ struct Matching<'a> {
 impl Matching<'_> {
     fn signature(&self, l: &Labels) -> Labels {
         if self.on {
-            Labels::from_pairs(l.iter().filter(|(n, _)| self.names.iter().any(|x| x == n)))
+            l.retain_names(|n| self.names.iter().any(|x| x == n))
         } else {
-            Labels::from_pairs(
-                l.iter()
-                    .filter(|(n, _)| *n != "__name__" && !self.names.iter().any(|x| x == n)),
-            )
+            l.retain_names(|n| n != "__name__" && !self.names.iter().any(|x| x == n))
         }
     }
 }

@@ -596,7 +596,7 @@ pub(super) fn drop_name(l: &Labels) -> Labels {
     if l.get("__name__").is_none() {
         return l.clone();
     }
-    Labels::from_pairs(l.iter().filter(|(n, _)| *n != "__name__"))
+    l.retain_names(|n| n != "__name__")
 }
 
 /// Prometheus fails a step whose output has two series with the same labels.
@@ -627,17 +627,19 @@ pub(super) fn check_same_labelsets(series: &[Series], ev: &Ev<'_>) -> EvalResult
 
 /// Merge series with equal labels (their points never share a step once checked).
 pub(super) fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
-    let mut idx: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    // By hash, each with the indices of the series of that hash (no copy of the labels).
+    let mut idx: HashMap<u64, Vec<usize>> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;
     for s in series {
-        match idx.get(&s.labels) {
-            Some(&i) => {
+        let same = idx.entry(s.labels.hash64()).or_default();
+        match same.iter().copied().find(|&i| out[i].labels == s.labels) {
+            Some(i) => {
                 out[i].points.extend(s.points);
                 merged = true;
             }
             None => {
-                idx.insert(s.labels.clone(), out.len());
+                same.push(out.len());
                 out.push(s);
             }
         }

@@ -393,11 +393,7 @@ impl Selections {
         };
         let keys: Vec<String> = self.keys_for(labels).cloned().collect();
         for k in keys {
-            if let Some(list) = self
-                .by_key
-                .get_mut(&k)
-                .and_then(|s| s.by_value.get_mut(v))
-            {
+            if let Some(list) = self.by_key.get_mut(&k).and_then(|s| s.by_value.get_mut(v)) {
                 list.retain(|r| *r != sref);
                 if list.is_empty() {
                     if let Some(s) = self.by_key.get_mut(&k) {
@@ -416,7 +412,9 @@ fn selection_key(matchers: &[Matcher]) -> Option<(usize, &[String], String)> {
         .iter()
         .position(|m| m.name == SELECTION_LABEL && m.values().is_some())?;
     // A series without the label has the value "": the selections do not hold those.
-    let values = matchers[i].values().filter(|v| !v.iter().any(String::is_empty))?;
+    let values = matchers[i]
+        .values()
+        .filter(|v| !v.iter().any(String::is_empty))?;
     let mut rest: Vec<String> = matchers
         .iter()
         .enumerate()
@@ -1036,7 +1034,10 @@ mod tests {
             let re = |n: &str, v: &str| Matcher::new(MatchOp::Regex, n, v).unwrap();
             let not = |n: &str, v: &str| Matcher::new(MatchOp::NotRegex, n, v).unwrap();
             vec![
-                vec![Matcher::equal("__name__", "rq"), Matcher::equal("node", "n3")],
+                vec![
+                    Matcher::equal("__name__", "rq"),
+                    Matcher::equal("node", "n3"),
+                ],
                 vec![Matcher::equal("__name__", "rq"), re("node", "n3|n7|n30")],
                 vec![
                     Matcher::equal("__name__", "rq"),
@@ -1066,8 +1067,15 @@ mod tests {
         assert!(h.truncate(200) > 0);
         check(&h);
         assert_eq!(
-            h.select(&[Matcher::equal("__name__", "rq"), Matcher::equal("node", "n21")], 0, 1000)
-                .len(),
+            h.select(
+                &[
+                    Matcher::equal("__name__", "rq"),
+                    Matcher::equal("node", "n21")
+                ],
+                0,
+                1000
+            )
+            .len(),
             1
         );
     }

@@ -6,8 +6,16 @@ use std::fmt;
 /// A sorted set of labels, packed into one allocation: for each label a varint name
 /// length, the name, a varint value length and the value. Packing keeps a head series
 /// small (one heap block instead of two per label).
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Labels(Box<[u8]>);
+
+/// One xxh3 of the packed bytes: hash maps keyed by labels (the evaluator's per-step
+/// checks and merges) then feed their hasher one word instead of every byte.
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash64());
+    }
+}
 
 pub(crate) fn write_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -108,6 +116,32 @@ impl Labels {
             };
             Some((take()?, take()?))
         })
+    }
+
+    /// The labels whose names `keep` accepts: the same as [`Labels::from_pairs`] of the
+    /// kept pairs, copied in their encoding (already sorted, no empty values) instead of
+    /// sorted and encoded again. The evaluator drops names and groups by labels for every
+    /// series of every step.
+    pub fn retain_names(&self, mut keep: impl FnMut(&str) -> bool) -> Labels {
+        let b = &self.0[..];
+        let mut out = Vec::with_capacity(b.len());
+        let mut pos = 0;
+        while pos < b.len() {
+            let start = pos;
+            let Some(n) = read_uvarint(b, &mut pos) else {
+                break;
+            };
+            let name = &b[pos..(pos + n as usize).min(b.len())];
+            pos += n as usize;
+            let Some(vn) = read_uvarint(b, &mut pos) else {
+                break;
+            };
+            pos = (pos + vn as usize).min(b.len());
+            if keep(std::str::from_utf8(name).unwrap_or("")) {
+                out.extend_from_slice(&b[start..pos]);
+            }
+        }
+        Labels(out.into_boxed_slice())
     }
 
     /// The metric name (`__name__`).
@@ -461,6 +495,29 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_names_equals_from_pairs_of_the_kept_pairs() {
+        let l = Labels::from_pairs([
+            ("__name__", "rq"),
+            ("node", "n1"),
+            ("role", "envoy"),
+            ("a", "1"),
+            ("zz", "é\u{0}"),
+        ]);
+        type Keep = fn(&str) -> bool;
+        let keeps: [Keep; 5] = [
+            |_| true,
+            |_| false,
+            |n| n != "__name__",
+            |n| n == "node" || n == "role",
+            |n| n == "zz",
+        ];
+        for keep in keeps {
+            let want = Labels::from_pairs(l.iter().filter(|(n, _)| keep(n)));
+            assert_eq!(l.retain_names(keep), want);
+        }
+    }
 
     #[test]
     fn literal_alternations_are_sets_and_match_as_the_regex_does() {

@@ -110,7 +110,10 @@ mod tests {
         };
         let cases: Vec<Vec<Matcher>> = vec![
             vec![Matcher::equal("__name__", "m3")],
-            vec![Matcher::equal("__name__", "m3"), Matcher::equal("node", "n1")],
+            vec![
+                Matcher::equal("__name__", "m3"),
+                Matcher::equal("node", "n1"),
+            ],
             // Few lists searched, many lists merged, a regex over values.
             vec![
                 Matcher::new(MatchOp::Regex, "__name__", alt("m", 0..3)).unwrap(),
@@ -129,7 +132,10 @@ mod tests {
                 Matcher::new(MatchOp::Regex, "__name__", alt("m", 0..15)).unwrap(),
                 Matcher::equal("node", "n4"),
             ],
-            vec![Matcher::equal("__name__", "m3"), Matcher::equal("node", "nx")],
+            vec![
+                Matcher::equal("__name__", "m3"),
+                Matcher::equal("node", "nx"),
+            ],
             vec![Matcher::equal("job", "x")],
         ];
         for ms in cases {
