@@ -14,9 +14,9 @@
 #   bash scripts/bench-viewer-latency.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v Xvfb >/dev/null && command -v xwd >/dev/null || {
+command -v Xvfb >/dev/null && command -v xwd >/dev/null && command -v xdotool >/dev/null || {
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get install -y -q --no-install-recommends xvfb x11-apps >/dev/null
+    $SUDO apt-get install -y -q --no-install-recommends xvfb x11-apps xdotool >/dev/null
 }
 cargo build --release -q
 BIN="$PWD/target/release/meshscope"
@@ -24,7 +24,7 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 . scripts/bench-lib.sh
 XN=$(free_display)
-Xvfb ":$XN" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+Xvfb ":$XN" -screen 0 2600x1000x24 -nolisten tcp >/dev/null 2>&1 &
 start_mesh 8 1s
 MP="${SRC##*:}"
 sleep 3
@@ -33,6 +33,14 @@ python3 - "$XN" "$MP" "$SIM" <<'PY'
 import json, struct, subprocess, sys, time, urllib.request
 xn, mp, sim = sys.argv[1], sys.argv[2], sys.argv[3]
 time.sleep(20)
+# No window manager places the windows: both open at 0,0 and the node window would cover
+# the overview's graph. Move it to the right of the overview.
+ov = subprocess.run(['xdotool', 'search', '--name', 'meshscope: mesh overview', 'getwindowgeometry', '--shell'],
+                    env={'DISPLAY': f':{xn}'}, capture_output=True, text=True).stdout
+width = int(dict(l.split('=') for l in ov.split() if '=' in l).get('WIDTH', 1280))
+subprocess.run(['xdotool', 'search', '--name', 'meshscope: pulsar-0', 'windowmove', str(width + 10), '0'],
+               env={'DISPLAY': f':{xn}'}, check=True)
+time.sleep(1)
 now = time.time()
 # Failures start at minute 20 and 50 of each hour (the simulator's origin is midnight UTC).
 t_fail = (now // 1800) * 1800 + 1200
