@@ -96,6 +96,15 @@ fn rule_groups(cfg: &Config, mesh_model: bool) -> Result<Vec<crate::rules::Group
     Ok(groups)
 }
 
+/// The shortest scrape interval of any job (ms), the global one when there is no job.
+fn shortest_scrape_interval(cfg: &Config) -> i64 {
+    cfg.scrape_configs
+        .iter()
+        .map(|s| s.interval().0)
+        .min()
+        .unwrap_or(cfg.global.scrape_interval().0)
+}
+
 impl Collector {
     /// Re-read the configuration file and apply it. A bad file keeps the running
     /// configuration and returns why.
@@ -106,6 +115,8 @@ impl Collector {
             .and_then(|cfg| {
                 let groups = rule_groups(&cfg, self.mesh_model_rules)?;
                 self.scrape.apply(&cfg)?;
+                self.rules
+                    .set_scrape_interval(shortest_scrape_interval(&cfg));
                 self.rules.apply(groups, cfg.global.evaluation_interval().0);
                 self.remote.apply(&cfg)?;
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
@@ -165,6 +176,7 @@ pub async fn run(
     scrape.apply(&cfg).map_err(anyhow::Error::msg)?;
     let rules = RuleManager::new(db.clone(), opts.query.clone(), shutdown.clone());
     rules.follow_scrapes(scrape.stats.committed.clone());
+    rules.set_scrape_interval(shortest_scrape_interval(&cfg));
     rules.apply(groups, cfg.global.evaluation_interval().0);
     let c = Arc::new(Collector {
         db: db.clone(),

@@ -131,14 +131,20 @@ pub struct RuleManager {
     pub failures: AtomicU64,
     /// Nodes brought up to date by per-node evaluations (one per node and evaluation).
     pub node_evaluations: AtomicU64,
+    /// Least time between two per-node evaluations, ms ([`FOLLOW_SPACING_MS`]).
+    follow_spacing_ms: std::sync::atomic::AtomicI64,
 }
 
 /// After a scrape commits, the mesh model waits this long for the rest of a round of
 /// scrapes before it evaluates the nodes they wrote...
 const FOLLOW_SETTLE_MS: i64 = 50;
-/// ...and keeps at least this much between evaluations (the nodes scraped meanwhile are
-/// evaluated together).
-const FOLLOW_SPACING_MS: i64 = 250;
+/// ...and keeps at least an eighth of the shortest scrape interval between evaluations,
+/// within these bounds (the nodes scraped meanwhile are evaluated together). Every
+/// evaluation has a fixed cost (each rule's selectors, whatever the nodes); spacing them
+/// out bounds it, and a model sample is still at most an interval + an eighth old (the
+/// freshness target is an interval + 1 s; the viewer's 2 s latency at 1 s intervals
+/// needs the lower bound).
+const FOLLOW_SPACING_MS: (i64, i64) = (250, 1000);
 /// The label the mesh model's rules group by.
 const NODE: &str = "node";
 
@@ -154,7 +160,16 @@ impl RuleManager {
             evaluations: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             node_evaluations: AtomicU64::new(0),
+            follow_spacing_ms: std::sync::atomic::AtomicI64::new(FOLLOW_SPACING_MS.0),
         })
+    }
+
+    /// The shortest scrape interval of the configuration (ms): the per-node evaluations
+    /// are spaced by an eighth of it (see [`FOLLOW_SPACING_MS`]).
+    pub fn set_scrape_interval(&self, shortest_ms: i64) {
+        let (lo, hi) = FOLLOW_SPACING_MS;
+        self.follow_spacing_ms
+            .store((shortest_ms / 8).clamp(lo, hi), Ordering::Relaxed);
     }
 
     /// Evaluate the embedded mesh model right after scrapes commit, for the nodes those
@@ -294,7 +309,8 @@ impl RuleManager {
                 _ = stop.cancelled() => return,
                 r = rx.changed() => if r.is_err() { return },
             }
-            let delay = FOLLOW_SETTLE_MS.max(last + FOLLOW_SPACING_MS - now_ms());
+            let spacing = self.follow_spacing_ms.load(Ordering::Relaxed);
+            let delay = FOLLOW_SETTLE_MS.max(last + spacing - now_ms());
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(std::time::Duration::from_millis(delay as u64)) => {}
