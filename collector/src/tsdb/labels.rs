@@ -261,7 +261,7 @@ pub struct Matcher {
     /// literals, sorted: the index looks each one up instead of matching every value
     /// of the label (Prometheus's `FindSetMatches`). The mesh model's per-node
     /// evaluation selects `node=~"n1|n2|…"`.
-    set: Option<Box<[String]>>,
+    set: Option<std::sync::Arc<[String]>>,
 }
 
 /// The literals of a regex that is only an alternation of literals (`a|b|c\\.d`), sorted
@@ -330,11 +330,35 @@ impl Matcher {
         }
     }
 
-    fn set_of(op: MatchOp, value: &str) -> Option<Box<[String]>> {
-        (op == MatchOp::Regex)
-            .then(|| literal_alternatives(value))
-            .flatten()
-            .map(Vec::into_boxed_slice)
+    fn set_of(op: MatchOp, value: &str) -> Option<std::sync::Arc<[String]>> {
+        use std::cell::RefCell;
+        use std::sync::Arc;
+        type Recent = RefCell<Vec<(Box<str>, Option<Arc<[String]>>)>>;
+        // The mesh model's per-node evaluation puts the same long `node=~"a|b|…"` (a
+        // hundred nodes and more) into every selector of every rule: its literals are
+        // parsed and sorted once per thread, not once per selector.
+        thread_local! {
+            static RECENT: Recent = const { RefCell::new(Vec::new()) };
+        }
+        if op != MatchOp::Regex {
+            return None;
+        }
+        let parse = || literal_alternatives(value).map(Arc::from);
+        if value.len() < 256 {
+            return parse();
+        }
+        RECENT.with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some((_, set)) = r.iter().find(|(v, _)| &**v == value) {
+                return set.clone();
+            }
+            let set = parse();
+            if r.len() >= 4 {
+                r.remove(0);
+            }
+            r.push((value.into(), set.clone()));
+            set
+        })
     }
 
     /// The values this matcher accepts, when it accepts a known few: `=`'s value, or
