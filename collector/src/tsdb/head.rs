@@ -329,8 +329,10 @@ struct Index {
 /// `node=~"$node"` too.
 const SELECTION_LABEL: &str = "node";
 
-/// At most this many selections are kept (a selector's other matchers make its key).
-const MAX_SELECTIONS: usize = 4096;
+/// At most this many selections are kept (a selector's other matchers make its key); when
+/// a new one would pass it, all are dropped and rebuilt as they are asked for again, so
+/// that one-off queries cannot keep the mesh model's out, nor hold memory for ever.
+const MAX_SELECTIONS: usize = 1024;
 
 /// Standing selections: for a selector's matchers other than its `node` matcher, the
 /// matching series grouped by their `node` value, kept up to date as series come and go.
@@ -640,8 +642,7 @@ impl Head {
         let mut sel = lock(&idx.selections);
         if !sel.by_key.contains_key(&key) {
             if sel.by_key.len() >= MAX_SELECTIONS {
-                drop(sel);
-                return self.matching_by_postings(idx, matchers);
+                *sel = Selections::default();
             }
             let rest: Vec<Matcher> = matchers
                 .iter()
@@ -1065,6 +1066,16 @@ mod tests {
         }
         add("up", "n3", "", 300);
         assert!(h.truncate(200) > 0);
+        check(&h);
+        // One-off selectors past the bound: all are dropped, the answers stay right.
+        for i in 0..MAX_SELECTIONS + 5 {
+            let ms = [
+                Matcher::equal("job", format!("j{i}")),
+                Matcher::equal("node", "n1"),
+            ];
+            assert!(h.matching(&h.read(), &ms).is_empty());
+        }
+        assert!(lock(&h.read().selections).by_key.len() <= MAX_SELECTIONS);
         check(&h);
         assert_eq!(
             h.select(
