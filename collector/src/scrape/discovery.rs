@@ -216,24 +216,20 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// Whether a file system event in a watched directory can change the targets: a file of
-/// the patterns was created, written, renamed or removed. Reading a file is an event too
-/// (inotify's open, access and close-after-read): reacting to those made every read of
-/// the targets file trigger the next one, about 16 reads a second of the whole file.
-fn changes_targets(ev: &notify::Event, globs: &[glob::Pattern]) -> bool {
-    use notify::event::{AccessKind, AccessMode, EventKind};
+/// Whether a file system event in a watched directory can change the targets. As in
+/// Prometheus, any entry of the directory created, written, renamed or removed counts
+/// (Kubernetes swaps a ConfigMap's files by renaming a `..data` symlink, not the file),
+/// attribute changes do not; and reading a file does not either (inotify's open, access
+/// and close-after-read, which fsnotify does not report): reacting to those made every
+/// read of the targets file trigger the next one, about 16 reads a second of the file.
+fn changes_targets(ev: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
     match ev.kind {
         // Closing a file opened for writing is when an editor's or a tool's write is done.
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
-        EventKind::Access(_) => return false,
-        _ => {}
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        _ => true,
     }
-    // An event without paths (the watcher lost track, a rescan) may change anything.
-    ev.paths.is_empty()
-        || ev
-            .paths
-            .iter()
-            .any(|p| globs.iter().any(|g| g.matches_path(p)))
 }
 
 /// Run one `file_sd_configs` entry until cancelled, sending the groups of all its files
@@ -257,14 +253,10 @@ pub async fn run_file_sd(
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
-    let globs: Vec<glob::Pattern> = patterns
-        .iter()
-        .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
-        .collect();
     let watcher = {
         use notify::Watcher;
         let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok_and(|ev| changes_targets(&ev, &globs)) {
+            if res.is_ok_and(|ev| changes_targets(&ev)) {
                 let _ = ev_tx.send(());
             }
         });
@@ -338,7 +330,7 @@ pub async fn run_file_sd(
 mod tests {
     use super::changes_targets;
     use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
-    use notify::event::{RemoveKind, RenameMode};
+    use notify::event::{MetadataKind, RemoveKind, RenameMode};
     use notify::Event;
 
     fn ev(kind: EventKind, path: &str) -> Event {
@@ -347,28 +339,27 @@ mod tests {
 
     #[test]
     fn reading_the_targets_file_is_not_a_change_but_writing_it_is() {
-        let globs = [glob::Pattern::new("/sd/*.json").unwrap()];
-        let read = [
+        let unchanged = [
             EventKind::Access(AccessKind::Open(AccessMode::Any)),
             EventKind::Access(AccessKind::Read),
             EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
         ];
-        for k in read {
-            assert!(!changes_targets(&ev(k, "/sd/t.json"), &globs), "{k:?}");
+        for k in unchanged {
+            assert!(!changes_targets(&ev(k, "/sd/t.json")), "{k:?}");
         }
-        let writes = [
+        let changes = [
             EventKind::Create(CreateKind::File),
             EventKind::Modify(ModifyKind::Data(DataChange::Any)),
             EventKind::Modify(ModifyKind::Name(RenameMode::To)),
             EventKind::Remove(RemoveKind::File),
             EventKind::Access(AccessKind::Close(AccessMode::Write)),
         ];
-        for k in writes {
-            assert!(changes_targets(&ev(k, "/sd/t.json"), &globs), "{k:?}");
+        for k in changes {
+            assert!(changes_targets(&ev(k, "/sd/t.json")), "{k:?}");
         }
-        // Files beside the targets (logs, the store) are not the targets.
-        let w = EventKind::Modify(ModifyKind::Data(DataChange::Any));
-        assert!(!changes_targets(&ev(w, "/sd/collector.log"), &globs));
-        assert!(changes_targets(&Event::new(w), &globs));
+        // A ConfigMap's update renames its `..data` symlink, not the targets file.
+        let swap = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert!(changes_targets(&ev(swap, "/sd/..data")));
     }
 }
