@@ -313,13 +313,32 @@ fn hostile_requests_do_not_take_the_collector_down() {
     let long = format!("up{{instance=~\"{}\"}}", "node-00001|".repeat(30_000));
     let (code, v) = post_query(port, &long);
     assert!(is_refused(code, &v, "--query.max-length"), "{code} {v}");
-    let r = client(Duration::from_secs(60))
+    // The server answers 413 as soon as the body passes its limit and closes the
+    // connection; a client still writing the rest may see that close (a broken pipe or a
+    // reset) before it reads the answer, as it did once in CI under load. Either way the
+    // body is refused and the collector stays up.
+    match client(Duration::from_secs(60))
         .post(format!("{base}/api/v1/query"))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(vec![b'a'; 20 << 20])
         .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413);
+    {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Err(e) => {
+            let closed =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |x| {
+                    x.source()
+                })
+                .filter_map(|x| x.downcast_ref::<std::io::Error>())
+                .any(|io| {
+                    matches!(
+                        io.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    )
+                });
+            assert!(closed, "a 20 MiB body: {e:?}");
+        }
+    }
     c.alive("oversized requests");
     assert_on_schedule(&c, t0, "deep and long queries");
 
