@@ -1177,28 +1177,23 @@ fn the_mesh_model_reads_a_lab_of_real_components() {
 
     // A BGP session taken down (router-1 shuts it): both ends count a peer down and the
     // link between them is down; the routers themselves stay up. Then back up.
+    // Every peer link at `link` and each router counting `down` peers down.
+    let session = |what: &str, link: f64, down: f64, within: u64| {
+        let want: BTreeMap<(String, String), f64> = PEERS
+            .iter()
+            .map(|(a, b)| ((a.to_string(), b.to_string()), link))
+            .collect();
+        wait_for(what, Duration::from_secs(within), || {
+            peer_links(&cb) == want
+                && ["router-0", "router-1"]
+                    .iter()
+                    .all(|r| node_value(&cb, "node:mesh_bgp_peers_down:count", r) == Some(down))
+        });
+    };
     lab.fabric.shut_session(1, false);
-    let down: BTreeMap<(String, String), f64> = PEERS
-        .iter()
-        .map(|(a, b)| ((a.to_string(), b.to_string()), 0.0))
-        .collect();
-    wait_for("the BGP session down", Duration::from_secs(60), || {
-        peer_links(&cb) == down
-            && ["router-0", "router-1"]
-                .iter()
-                .all(|r| node_value(&cb, "node:mesh_bgp_peers_down:count", r) == Some(1.0))
-    });
+    session("the BGP session down", 0.0, 1.0, 60);
     assert_eq!(node_value(&cb, "node:mesh_up:max", "router-0"), Some(1.0));
     // ... and back: the session established again, no peer down.
     lab.fabric.shut_session(1, true);
-    let up: BTreeMap<(String, String), f64> = PEERS
-        .iter()
-        .map(|(a, b)| ((a.to_string(), b.to_string()), 1.0))
-        .collect();
-    wait_for("the BGP session back", Duration::from_secs(90), || {
-        peer_links(&cb) == up
-            && ["router-0", "router-1"]
-                .iter()
-                .all(|r| node_value(&cb, "node:mesh_bgp_peers_down:count", r) == Some(0.0))
-    });
+    session("the BGP session back", 1.0, 0.0, 90);
 }

@@ -627,19 +627,17 @@ pub(super) fn check_same_labelsets(series: &[Series], ev: &Ev<'_>) -> EvalResult
 
 /// Merge series with equal labels (their points never share a step once checked).
 pub(super) fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
-    // By hash, each with the indices of the series of that hash (no copy of the labels).
-    let mut idx: HashMap<u64, Vec<usize>> = HashMap::with_capacity(series.len());
+    let mut idx: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;
     for s in series {
-        let same = idx.entry(s.labels.hash64()).or_default();
-        match same.iter().copied().find(|&i| out[i].labels == s.labels) {
-            Some(i) => {
+        match idx.get(&s.labels) {
+            Some(&i) => {
                 out[i].points.extend(s.points);
                 merged = true;
             }
             None => {
-                same.push(out.len());
+                idx.insert(s.labels.clone(), out.len());
                 out.push(s);
             }
         }

@@ -376,14 +376,7 @@ impl Selections {
             .collect();
         for k in keys {
             if let Some(sel) = self.by_key.get_mut(&k) {
-                let list = sel.by_value.entry(v.into()).or_default();
-                match list.last() {
-                    Some(last) if *last > sref => {
-                        let i = list.partition_point(|x| *x < sref);
-                        list.insert(i, sref);
-                    }
-                    _ => list.push(sref),
-                }
+                insert_sorted(sel.by_value.entry(v.into()).or_default(), sref);
             }
         }
     }
@@ -395,15 +388,28 @@ impl Selections {
         };
         let keys: Vec<String> = self.keys_for(labels).cloned().collect();
         for k in keys {
-            if let Some(list) = self.by_key.get_mut(&k).and_then(|s| s.by_value.get_mut(v)) {
+            let Some(sel) = self.by_key.get_mut(&k) else {
+                continue;
+            };
+            if let Some(list) = sel.by_value.get_mut(v) {
                 list.retain(|r| *r != sref);
                 if list.is_empty() {
-                    if let Some(s) = self.by_key.get_mut(&k) {
-                        s.by_value.remove(v);
-                    }
+                    sel.by_value.remove(v);
                 }
             }
         }
+    }
+}
+
+/// Add `r` to a sorted list of refs. New series take increasing refs (a push); a replayed
+/// one (a checkpoint's order) may not, and the lists stay sorted for binary searches.
+fn insert_sorted(list: &mut Vec<SeriesRef>, r: SeriesRef) {
+    match list.last() {
+        Some(last) if *last > r => {
+            let i = list.partition_point(|x| *x < r);
+            list.insert(i, r);
+        }
+        _ => list.push(r),
     }
 }
 
@@ -566,15 +572,7 @@ impl Head {
                 .or_default()
                 .entry(v.into())
                 .or_default();
-            // New series take increasing refs; a replayed one (a checkpoint's order) may
-            // not, and the lists stay sorted for the index's binary searches.
-            match p.last() {
-                Some(last) if *last > sref => {
-                    let i = p.partition_point(|x| *x < sref);
-                    p.insert(i, sref);
-                }
-                _ => p.push(sref),
-            }
+            insert_sorted(p, sref);
         }
         lock(&idx.selections).added(sref, labels);
         (s, true)
@@ -681,16 +679,7 @@ impl Head {
             .filter_map(|v| by_value.get(v.as_str()))
             .map(Vec::as_slice)
             .collect();
-        match lists.as_slice() {
-            [] => Vec::new(),
-            [one] => one.to_vec(),
-            _ => {
-                let mut out: Vec<SeriesRef> = lists.concat();
-                // Sorted runs, merged.
-                out.sort();
-                out
-            }
-        }
+        postings::union(&lists)
     }
 
     /// [`Head::matching`] from the postings, without the standing selections.

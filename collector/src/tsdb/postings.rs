@@ -70,7 +70,7 @@ pub fn candidates<I: Copy + Ord>(
 }
 
 /// The sorted union of sorted lists.
-fn union<I: Copy + Ord>(lists: &[&[I]]) -> Vec<I> {
+pub(crate) fn union<I: Copy + Ord>(lists: &[&[I]]) -> Vec<I> {
     debug_assert!(lists.iter().all(|l| l.is_sorted()));
     match lists {
         [] => Vec::new(),
