@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# End-to-end ingest benchmark: meshscope collect and Prometheus (Debian's 2.42) scrape the
-# same pre-rendered targets, one after the other; prints CPU seconds per million samples,
-# RSS, and the ratios. Not part of the test command.
+# End-to-end ingest benchmark: meshscope collect, Prometheus (Debian's 2.42) and
+# VictoriaMetrics single-node (Debian's 1.79) scrape the same targets, one after the
+# other; prints CPU seconds per million samples, RSS, and the ratios. Not part of the
+# test command.
 #
 #   bash scripts/bench-e2e.sh [TARGETS=200] [SERIES=500] [INTERVAL=1s] [SECONDS=120]
+#   CHANGING=1 WARMUP=120 bash scripts/bench-e2e.sh 100 10000 10s 300    # a million series
 #
-# Needs `prometheus` (apt-get install prometheus; installed here when missing).
+# CHANGING=1: every scrape gives the counters new values (else the bodies never change);
+# WARMUP: seconds before measuring (default 20); PEERS: which of prometheus and
+# victoriametrics to run (default both). Installs `prometheus` and `victoria-metrics`
+# with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS="${1:-200}" SERIES="${2:-500}" INTERVAL="${3:-1s}" SECS="${4:-120}" WARMUP=20
+TARGETS="${1:-200}" SERIES="${2:-500}" INTERVAL="${3:-1s}" SECS="${4:-120}"
+WARMUP="${WARMUP:-20}" PEERS="${PEERS:-prometheus victoriametrics}"
 
-command -v prometheus >/dev/null || {
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null
-}
+for pkg in prometheus victoria-metrics; do
+    command -v "$pkg" >/dev/null || {
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+        $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
+    }
+done
 cargo build --release -q
 BIN="$PWD/target/release/meshscope"
 WORK="$(mktemp -d)"
@@ -23,7 +31,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 BODY_PORT="$(free_port)"
 
 # Pre-rendered bodies: SERIES series per target, node_exporter-like names and labels.
-python3 scripts/bodies.py "$BODY_PORT" "$TARGETS" "$SERIES" 2>/dev/null &
+python3 scripts/bodies.py "$BODY_PORT" "$TARGETS" "$SERIES" ${CHANGING:+changing} 2>/dev/null &
 sleep 1
 
 CFG="$WORK/config.yml"
@@ -65,17 +73,29 @@ print(f'$name {c/(s/1e6)} {$rss}')" | tee -a "$WORK/results"
 MP="$(free_port)"
 run meshscope "$MP" meshscope_tsdb_head_samples_appended_total \
     "$BIN" collect --config.file "$CFG" --storage.tsdb.path "$WORK/ms" --web.listen-address "127.0.0.1:$MP"
-PP="$(free_port)"
-run prometheus "$PP" prometheus_tsdb_head_samples_appended_total \
-    prometheus --config.file "$CFG" --storage.tsdb.path "$WORK/prom" --web.listen-address "127.0.0.1:$PP"
+if [[ " $PEERS " == *" prometheus "* ]]; then
+    PP="$(free_port)"
+    run prometheus "$PP" prometheus_tsdb_head_samples_appended_total \
+        prometheus --config.file "$CFG" --storage.tsdb.path "$WORK/prom" --web.listen-address "127.0.0.1:$PP"
+fi
+if [[ " $PEERS " == *" victoriametrics "* ]]; then
+    VP="$(free_port)"
+    run victoriametrics "$VP" vm_rows_inserted_total \
+        victoria-metrics -promscrape.config "$CFG" -storageDataPath "$WORK/vm" -httpListenAddr "127.0.0.1:$VP"
+fi
 
 python3 - "$WORK/results" <<'PY'
 import sys
 r = {}
 for l in open(sys.argv[1]):
     p = l.split()
-    if len(p) == 3 and p[0] in ("meshscope", "prometheus"):
+    if len(p) == 3 and p[0] in ("meshscope", "prometheus", "victoriametrics"):
         r[p[0]] = (float(p[1]), float(p[2]))
-m, p = r["meshscope"], r["prometheus"]
-print(f"ratio meshscope/prometheus: CPU per sample {m[0]/p[0]:.2f}x (goal <= 0.5x), RSS {m[1]/p[1]:.2f}x (goal <= 0.33x)")
+m = r["meshscope"]
+if "prometheus" in r:
+    p = r["prometheus"]
+    print(f"ratio meshscope/prometheus: CPU per sample {m[0]/p[0]:.2f}x (goal <= 0.5x), RSS {m[1]/p[1]:.2f}x (goal <= 0.33x)")
+if "victoriametrics" in r:
+    v = r["victoriametrics"]
+    print(f"ratio meshscope/victoriametrics: CPU per sample {m[0]/v[0]:.2f}x (goal <= 0.5x), RSS {m[1]/v[1]:.2f}x (goal < 1x)")
 PY

@@ -3,6 +3,7 @@
 //! retention. Readers use the [`Queryable`] trait.
 
 pub mod block;
+mod block_index;
 pub mod chunk;
 pub mod db;
 pub mod head;

@@ -44,6 +44,12 @@ pub fn candidates<I: Copy + Ord>(
         v.sort_unstable();
         return v;
     }
+    intersect(sets)
+}
+
+/// The ids that every set holds (a set: the sorted lists of one matcher's values, any of
+/// which counts), or a superset of them (see below).
+pub(crate) fn intersect<I: Copy + Ord>(mut sets: Vec<Vec<&[I]>>) -> Vec<I> {
     // Start from the matcher with the fewest ids (a node's, when the mesh model asks for
     // one node) and keep those the others' lists hold: the long lists of a metric name or
     // of an alternation of names are searched, never copied or sorted.
