@@ -3,7 +3,7 @@
 //! and staleness markers.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap as HashMap;
@@ -31,26 +31,44 @@ pub fn now_ms() -> i64 {
 // and SipHash was a visible share of a scrape's CPU.
 
 /// What the per-target cache knows about a series seen in an earlier scrape, keyed by
-/// its raw `name{labels}` bytes: no label parsing, relabelling or hashing on a hit.
-enum Cached {
-    Series {
-        handle: SeriesHandle,
-        last_iter: u64,
-    },
-    /// Dropped by `metric_relabel_configs`.
-    Dropped { last_iter: u64 },
+/// its raw `name{labels}` bytes: no label parsing, relabelling or hashing on a hit. It
+/// also says which series the last successful scrape appended, for staleness markers
+/// (one entry per scraped series: 32 bytes with its key, at a million series a map less).
+struct Cached {
+    /// `None`: dropped by `metric_relabel_configs`.
+    handle: Option<SeriesHandle>,
+    /// The scrape (`ScrapeLoop::iter`, wrapping) that last saw it.
+    seen: u32,
+    /// Appended without an explicit timestamp by the last successful scrape, and by this
+    /// one: such a series that vanishes gets a staleness marker.
+    in_prev: bool,
+    in_cur: bool,
 }
 
-impl Cached {
-    fn touch(&mut self, iter: u64) {
-        match self {
-            Cached::Series { last_iter, .. } | Cached::Dropped { last_iter } => *last_iter = iter,
-        }
+/// Scrape bodies are read into buffers shared by all targets: a scrape holds one only
+/// while it fetches and parses, so a thousand targets need a buffer per scrape running
+/// at once, not one each (100 targets of 800 KB bodies kept 80 MB).
+static BODY_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Buffers kept for reuse, and the largest kept.
+const BODY_BUFFERS_KEPT: usize = 8;
+const BODY_BUFFER_MAX: usize = 64 << 20;
+
+fn take_body_buffer() -> Vec<u8> {
+    BODY_BUFFERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+fn give_body_buffer(mut buf: Vec<u8>) {
+    if buf.capacity() > BODY_BUFFER_MAX {
+        return;
     }
-    fn last_iter(&self) -> u64 {
-        match self {
-            Cached::Series { last_iter, .. } | Cached::Dropped { last_iter } => *last_iter,
-        }
+    buf.clear();
+    let mut pool = BODY_BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < BODY_BUFFERS_KEPT {
+        pool.push(buf);
     }
 }
 
@@ -81,11 +99,9 @@ pub struct ScrapeLoop {
     client: Client,
     stats: Arc<ScrapeStats>,
     cache: HashMap<u128, Cached>,
-    /// Series (by handle identity) appended without an explicit timestamp in the last
-    /// successful scrape: they get a staleness marker when they vanish.
-    prev: HashMap<usize, SeriesHandle>,
+    /// How many cache entries have `in_prev` set.
+    prev_len: usize,
     report: Vec<SeriesHandle>,
-    buf: Vec<u8>,
     iter: u64,
     meta: std::collections::BTreeMap<String, super::target::MetricMeta>,
     meta_dirty: bool,
@@ -135,9 +151,8 @@ impl ScrapeLoop {
             client,
             stats,
             cache: HashMap::default(),
-            prev: HashMap::default(),
+            prev_len: 0,
             report,
-            buf: Vec::new(),
             iter: 0,
             meta: std::collections::BTreeMap::new(),
             meta_dirty: false,
@@ -200,7 +215,7 @@ impl ScrapeLoop {
     /// One scrape at timestamp `ts` (ms): fetch, ingest, report.
     pub async fn scrape_once(&mut self, ts: i64) {
         let start = Instant::now();
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = take_body_buffer();
         let fetched = self
             .client
             .fetch(
@@ -214,10 +229,7 @@ impl ScrapeLoop {
             Ok(ct) => self.ingest(&buf, Format::from_content_type(&ct), ts),
             Err(e) => Err(e),
         };
-        // Keep a buffer for the next scrape, but not a huge one.
-        if buf.capacity() <= 64 << 20 {
-            self.buf = buf;
-        }
+        give_body_buffer(buf);
         let dur = start.elapsed().as_secs_f64();
         self.stats.observe(dur);
         self.finish(ts, dur, result);
@@ -242,9 +254,10 @@ impl ScrapeLoop {
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 // Nothing of the body is kept; what the last good scrape had goes stale.
-                let mut app = self.db.appender();
-                let prev = std::mem::take(&mut self.prev);
-                for h in prev.values() {
+                let prev = self.take_prev();
+                let db = self.db.clone();
+                let mut app = db.appender();
+                for h in &prev {
                     app.add(h, ts, stale_nan());
                 }
                 let c = Ingested {
@@ -306,9 +319,7 @@ impl ScrapeLoop {
         self.iter += 1;
         let iter = self.iter;
         let mut c = Ingested::default();
-        let mut pending: Vec<(SeriesHandle, i64, f64)> = Vec::with_capacity(self.prev.len() + 16);
-        let mut cur: HashMap<usize, SeriesHandle> =
-            HashMap::with_capacity_and_hasher(self.prev.len(), Default::default());
+        let mut pending: Vec<(SeriesHandle, i64, f64)> = Vec::with_capacity(self.prev_len + 16);
         let mut new_keys: Vec<u128> = Vec::new();
         let honor_ts = self.cfg.honor_timestamps;
         let mut p = Parser::new(body, format);
@@ -350,13 +361,10 @@ impl ScrapeLoop {
                 _ => (ts, false),
             };
             let ck = s.key.unwrap_or_else(|| series_key(s.series));
-            let handle = match self.cache.get_mut(&ck) {
+            let entry = match self.cache.get_mut(&ck) {
                 Some(entry) => {
-                    entry.touch(iter);
-                    match entry {
-                        Cached::Series { handle, .. } => Some(handle.clone()),
-                        Cached::Dropped { .. } => None,
-                    }
+                    entry.seen = iter as u32;
+                    entry
                 }
                 None => {
                     let labels = match self.sample_labels(&s) {
@@ -375,29 +383,23 @@ impl ScrapeLoop {
                                     tracing::warn!(target = %self.target.url, limit = MAX_NODES_PER_TARGET, "Series of this target name more nodes than the mesh model follows per target");
                                 }
                             }
-                            let h = self.db.appender().series(&l);
-                            Cached::Series {
-                                handle: h,
-                                last_iter: iter,
-                            }
+                            Some(self.db.appender().series(&l))
                         }
-                        None => Cached::Dropped { last_iter: iter },
-                    };
-                    let h = match &entry {
-                        Cached::Series { handle, .. } => Some(handle.clone()),
-                        Cached::Dropped { .. } => None,
+                        None => None,
                     };
                     new_keys.push(ck);
-                    self.cache.insert(ck, entry);
-                    h
+                    self.cache.entry(ck).or_insert(Cached {
+                        handle: entry,
+                        seen: iter as u32,
+                        in_prev: false,
+                        in_cur: false,
+                    })
                 }
             };
-            let Some(h) = handle else { continue };
+            let Some(h) = &entry.handle else { continue };
             c.post_relabel += 1;
-            if !explicit {
-                cur.insert(key(&h), h.clone());
-            }
-            pending.push((h, t, s.value));
+            entry.in_cur |= !explicit;
+            pending.push((h.clone(), t, s.value));
         };
         let result = result.and_then(|()| {
             let limit = self.cfg.sample_limit;
@@ -415,27 +417,48 @@ impl ScrapeLoop {
             for k in new_keys {
                 self.cache.remove(&k);
             }
+            for e in self.cache.values_mut() {
+                e.in_cur = false;
+            }
             return Err(e);
         }
-        for (k, h) in &self.prev {
-            if !cur.contains_key(k) {
-                pending.push((h.clone(), ts, stale_nan()));
-                c.stale_markers += 1;
+        // Staleness: what the last successful scrape appended and this one did not. A
+        // series that two keys name (relabelling made them one) is stale only when
+        // neither appended it.
+        let mut stale: Vec<SeriesHandle> = Vec::new();
+        let mut prev_len = 0;
+        for e in self.cache.values_mut() {
+            if e.in_prev && !e.in_cur {
+                stale.extend(e.handle.clone());
             }
+            e.in_prev = std::mem::take(&mut e.in_cur);
+            prev_len += usize::from(e.in_prev);
         }
-        self.prev = cur;
+        self.prev_len = prev_len;
+        if !stale.is_empty() {
+            let appended: std::collections::HashSet<usize> = self
+                .cache
+                .values()
+                .filter(|e| e.in_prev)
+                .filter_map(|e| e.handle.as_ref().map(key))
+                .collect();
+            stale.retain(|h| !appended.contains(&key(h)));
+            stale.sort_unstable_by_key(key);
+            stale.dedup_by_key(|h| key(h));
+        }
+        c.stale_markers = stale.len() as u64;
+        pending.extend(stale.into_iter().map(|h| (h, ts, stale_nan())));
         // Drop cache entries for series gone for two scrapes, and handles of series the
         // head has let go (idle, persisted): the next miss looks them up again.
         if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter.is_multiple_of(16) {
+            let now = iter as u32;
             self.cache.retain(|_, e| {
-                e.last_iter() + 2 > iter
-                    && match e {
-                        Cached::Series { handle, .. } => {
-                            !handle.lock().map(|g| g.removed).unwrap_or(true)
-                        }
-                        Cached::Dropped { .. } => true,
-                    }
+                now.wrapping_sub(e.seen) < 2
+                    && e.handle
+                        .as_ref()
+                        .is_none_or(|h| !h.lock().map(|g| g.removed).unwrap_or(true))
             });
+            self.cache.shrink_to_fit();
         }
         Ok((c, pending))
     }
@@ -509,13 +532,30 @@ impl ScrapeLoop {
         Ok(Some(Labels::from_pairs(lm)))
     }
 
+    /// The series the last successful scrape appended (without explicit timestamps),
+    /// forgotten as such: after a failed scrape or when the target goes, each gets its
+    /// staleness marker once.
+    fn take_prev(&mut self) -> Vec<SeriesHandle> {
+        let mut out = Vec::with_capacity(self.prev_len);
+        for e in self.cache.values_mut() {
+            if std::mem::take(&mut e.in_prev) {
+                out.extend(e.handle.clone());
+            }
+        }
+        self.prev_len = 0;
+        out.sort_unstable_by_key(key);
+        out.dedup_by_key(|h| key(h));
+        out
+    }
+
     /// Staleness markers for every series of the target (it went away).
     pub fn mark_all_stale(&mut self, ts: i64) {
-        let mut app = self.db.appender();
-        for h in self.prev.values().chain(self.report.iter()) {
+        let prev = self.take_prev();
+        let db = self.db.clone();
+        let mut app = db.appender();
+        for h in prev.iter().chain(self.report.iter()) {
             app.add(h, ts, stale_nan());
         }
-        self.prev.clear();
         if let Err(e) = app.commit() {
             tracing::warn!(target = %self.target.url, error = %e, "Storing staleness markers failed");
         }

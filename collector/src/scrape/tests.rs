@@ -590,3 +590,66 @@ async fn a_scrape_reports_the_nodes_of_its_series() {
     l.scrape_once(6_000).await;
     assert_eq!(stats.committed.take_nodes().len(), 3);
 }
+
+/// Staleness kept in the cache: a series two exposition lines name (relabelling made
+/// them one) is not stale while one of them is scraped; a failed scrape marks what the
+/// last good one appended, once; a series back after that is appended again and goes
+/// stale again when it vanishes.
+#[tokio::test]
+async fn staleness_follows_series_not_lines() {
+    let bodies = Bodies::default();
+    *bodies.0.lock().unwrap() = "m{a=\"1\"} 1\nm{a=\"2\"} 1\nk 1\n".into();
+    let addr = serve(bodies.clone()).await;
+    let (_d, db) = open_db();
+    let extra = "    honor_timestamps: false\n    metric_relabel_configs:\n      - regex: a\n        action: labeldrop\n";
+    let (cfg, t) = job(extra, addr, "/text");
+    let mut sl = new_loop(&db, &cfg, &t);
+    sl.scrape_once(10_000).await;
+    // The two lines are one series: the second sample of the scrape is a duplicate.
+    assert_eq!(series(&db, "m").len(), 1);
+    *bodies.0.lock().unwrap() = "m{a=\"2\"} 2\nk 2\n".into();
+    sl.scrape_once(11_000).await;
+    assert_eq!(series(&db, "m")[0].1, vec![(10_000, 1.0), (11_000, 2.0)]);
+    // Both lines gone: stale, once.
+    *bodies.0.lock().unwrap() = "k 3\n".into();
+    sl.scrape_once(12_000).await;
+    sl.scrape_once(13_000).await;
+    let m = &series(&db, "m")[0].1;
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert!(is_stale_nan(m[2].1) && m[2].0 == 12_000);
+    // A failed scrape marks k stale; the next good one appends it again.
+    *bodies.0.lock().unwrap() = "k 4\nbroken{\n".into();
+    sl.scrape_once(14_000).await;
+    *bodies.0.lock().unwrap() = "k 5\n".into();
+    sl.scrape_once(15_000).await;
+    *bodies.0.lock().unwrap() = "".into();
+    sl.scrape_once(16_000).await;
+    sl.scrape_once(17_000).await;
+    let k: Vec<(i64, String)> = series(&db, "k")[0]
+        .1
+        .iter()
+        .map(|(t, v)| {
+            (
+                *t,
+                if is_stale_nan(*v) {
+                    "stale".into()
+                } else {
+                    v.to_string()
+                },
+            )
+        })
+        .collect();
+    let want: Vec<(i64, String)> = [
+        (10_000, "1"),
+        (11_000, "2"),
+        (12_000, "3"),
+        (13_000, "3"),
+        (14_000, "stale"),
+        (15_000, "5"),
+        (16_000, "stale"),
+    ]
+    .iter()
+    .map(|(t, v)| (*t, v.to_string()))
+    .collect();
+    assert_eq!(k, want);
+}

@@ -6,44 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::chunk::{XorAppender, SAMPLES_PER_CHUNK};
-use super::head_chunks::{DiskRef, HeadChunks};
+use super::head_chunks::{DiskRef, HeadChunks, Header};
 use super::labels::{Labels, Matcher};
 use super::postings;
 use super::query::{ChunkData, SeriesChunks};
-
-/// A full head chunk: written to the head-chunks files (16 bytes in memory: where it is
-/// and when it starts), or kept in memory when it could not be written. Where a chunk
-/// on disk ends is in its file; in memory, the next chunk's start bounds it (chunks of a
-/// series follow each other), which is all that choosing chunks for a query needs.
-enum Closed {
-    Mem(Box<ChunkData>),
-    Disk { min_t: i64, at: DiskRef },
-}
-
-impl Closed {
-    fn min_t(&self) -> i64 {
-        match self {
-            Closed::Mem(c) => c.min_t,
-            Closed::Disk { min_t, .. } => *min_t,
-        }
-    }
-
-    /// The chunk's bytes with its exact time range.
-    fn data(&self, files: &HeadChunks) -> Option<ChunkData> {
-        match self {
-            Closed::Mem(c) => Some((**c).clone()),
-            Closed::Disk { min_t, at } => files.read(*at, *min_t),
-        }
-    }
-
-    fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Closed>()
-            + match self {
-                Closed::Mem(c) => c.data.len() + 16 + std::mem::size_of::<ChunkData>(),
-                Closed::Disk { .. } => 0,
-            }
-    }
-}
 
 /// A head chunk is also cut when its bytes reach this size. Most series stay under it
 /// for their 120 samples (1 to 2 bytes a sample), but noisy counters take 3 or more,
@@ -80,7 +46,15 @@ impl Rejected {
 pub struct MemSeries {
     pub labels: Labels,
     pub sref: SeriesRef,
-    chunks: Vec<Closed>,
+    /// Where the newest closed chunk is in the head-chunks files; its record there links
+    /// to the chunk before it, and so on.
+    last: Option<DiskRef>,
+    /// Closed chunks the files could not take (no dir, or a write failed), oldest first.
+    /// Boxed: 8 bytes in every series for what almost none has (a `Vec` is 24).
+    #[allow(clippy::box_collection)]
+    mem: Option<Box<Vec<ChunkData>>>,
+    /// The first sample's time still in the head (`i64::MAX`: none).
+    first_t: i64,
     open: Option<XorAppender>,
     open_end: i64,
     /// Set when the head dropped the series; appenders then look it up again.
@@ -94,7 +68,9 @@ impl MemSeries {
         MemSeries {
             labels,
             sref,
-            chunks: Vec::new(),
+            last: None,
+            mem: None,
+            first_t: i64::MAX,
             open: None,
             open_end: i64::MIN,
             removed: false,
@@ -102,44 +78,26 @@ impl MemSeries {
         }
     }
 
-    pub(crate) fn max_time(&self, chunk_range: i64, files: &HeadChunks) -> Option<i64> {
-        match &self.open {
-            Some(a) if a.count() > 0 => Some(a.max_time()),
-            _ => {
-                let i = self.chunks.len().checked_sub(1)?;
-                Some(self.closed_max(i, chunk_range, files))
-            }
-        }
+    fn open_chunk(&self) -> Option<&XorAppender> {
+        self.open.as_ref().filter(|a| a.count() > 0)
     }
 
-    /// The end of closed chunk `i`: exact in memory, else bounded by what follows it
-    /// (the next chunk's start, or the open chunk's) and by the end of its chunk range
-    /// (a chunk never crosses one), else read from its file.
-    fn closed_max(&self, i: usize, chunk_range: i64, files: &HeadChunks) -> i64 {
-        let next_min = match self.chunks.get(i + 1) {
-            Some(c) => Some(c.min_t()),
-            None => self
-                .open
-                .as_ref()
-                .filter(|a| a.count() > 0)
-                .map(|a| a.min_time()),
-        };
-        let c = &self.chunks[i];
-        let range_end = (c.min_t().div_euclid(chunk_range) + 1).saturating_mul(chunk_range) - 1;
-        match (c, next_min) {
-            (Closed::Mem(c), _) => c.max_t,
-            (_, Some(n)) => (n - 1).min(range_end),
-            (c, None) => c.data(files).map_or(range_end, |d| d.max_t),
+    /// The end of the newest closed chunk.
+    fn closed_max(&self, files: &HeadChunks) -> Option<i64> {
+        let disk = self.last.and_then(|at| files.header(at)).map(|h| h.max_t);
+        let mem = self.mem.as_ref().and_then(|m| m.last()).map(|c| c.max_t);
+        disk.max(mem)
+    }
+
+    pub(crate) fn max_time(&self, files: &HeadChunks) -> Option<i64> {
+        match self.open_chunk() {
+            Some(a) => Some(a.max_time()),
+            None => self.closed_max(files),
         }
     }
 
     fn min_time(&self) -> Option<i64> {
-        self.chunks.first().map(Closed::min_t).or_else(|| {
-            self.open
-                .as_ref()
-                .filter(|a| a.count() > 0)
-                .map(|a| a.min_time())
-        })
+        (self.first_t != i64::MAX).then_some(self.first_t)
     }
 
     /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
@@ -150,7 +108,7 @@ impl MemSeries {
         chunk_range: i64,
         files: &HeadChunks,
     ) -> Result<bool, Rejected> {
-        if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
+        if let Some(a) = self.open_chunk() {
             if t < a.max_time() {
                 return Err(Rejected::OutOfOrder);
             }
@@ -160,10 +118,8 @@ impl MemSeries {
                 }
                 return Err(Rejected::Duplicate);
             }
-        } else if let Some(i) = self.chunks.len().checked_sub(1) {
-            if t <= self.closed_max(i, chunk_range, files) {
-                return Err(Rejected::OutOfOrder);
-            }
+        } else if self.closed_max(files).is_some_and(|m| t <= m) {
+            return Err(Rejected::OutOfOrder);
         }
         let cut = match &self.open {
             None => true,
@@ -181,46 +137,64 @@ impl MemSeries {
         if let Some(a) = self.open.as_mut() {
             a.append(t, v);
         }
+        self.first_t = self.first_t.min(t);
         Ok(true)
     }
 
     fn close_open_chunk(&mut self, files: &HeadChunks) {
-        if let Some(a) = self.open.take() {
-            if a.count() > 0 {
-                let (min_t, max_t) = (a.min_time(), a.max_time());
-                let span = u32::try_from(max_t - min_t).ok();
-                let closed = match span.and_then(|s| files.write(a.bytes(), max_t, s)) {
-                    Some(at) => Closed::Disk { min_t, at },
-                    None => Closed::Mem(Box::new(ChunkData {
-                        min_t,
-                        max_t,
-                        data: a.bytes().into(),
-                    })),
-                };
-                // Grow by one: a Vec's first allocation holds four chunks.
-                self.chunks.reserve_exact(1);
-                self.chunks.push(closed);
-            }
+        let Some(a) = self.open.take().filter(|a| a.count() > 0) else {
+            return;
+        };
+        let (min_t, max_t) = (a.min_time(), a.max_time());
+        match files.write(a.bytes(), min_t, max_t, self.last) {
+            Some(at) => self.last = Some(at),
+            None => self.mem.get_or_insert_default().push(ChunkData {
+                min_t,
+                max_t,
+                data: a.bytes().into(),
+            }),
         }
     }
 
-    /// Chunks overlapping `[mint, maxt]`, the open one included.
-    fn chunks_in(
+    /// The links from the newest closed chunk on disk back, each chunk's header with
+    /// it, while chunks end at or after `lo`. None when the open chunk starts at or
+    /// before `lo`: every closed chunk ends before it.
+    fn closed_from<'a>(
         &self,
-        mint: i64,
-        maxt: i64,
-        chunk_range: i64,
-        files: &HeadChunks,
-    ) -> Vec<ChunkData> {
-        let mut out: Vec<ChunkData> = (0..self.chunks.len())
-            .filter(|&i| {
-                self.chunks[i].min_t() <= maxt && self.closed_max(i, chunk_range, files) >= mint
-            })
-            .filter_map(|i| self.chunks[i].data(files))
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+        lo: i64,
+        files: &'a HeadChunks,
+    ) -> impl Iterator<Item = (DiskRef, Header)> + 'a {
+        let skip = self.open_chunk().is_some_and(|a| a.min_time() <= lo);
+        let mut next = if skip { None } else { self.last };
+        std::iter::from_fn(move || {
+            let at = next?;
+            let h = files.header(at).filter(|h| h.max_t >= lo)?;
+            next = h.prev;
+            Some((at, h))
+        })
+    }
+
+    /// Chunks overlapping `[mint, maxt]`, the open one included, in time order. Closed
+    /// chunks on disk are followed from the newest back to the first that ends before
+    /// `mint` or before `floor` (what the head truncated: persisted in blocks).
+    fn chunks_in(&self, mint: i64, maxt: i64, floor: i64, files: &HeadChunks) -> Vec<ChunkData> {
+        let lo = mint.max(floor);
+        let mut out: Vec<ChunkData> = self
+            .closed_from(lo, files)
+            .filter(|(_, h)| h.min_t <= maxt)
+            .filter_map(|(at, _)| files.read(at).map(|(_, c)| c))
             .collect();
-        if let Some(a) = self.open.as_ref().filter(|a| a.count() > 0) {
-            if a.max_time() >= mint && a.min_time() <= maxt {
+        out.reverse();
+        if let Some(mem) = &self.mem {
+            out.extend(
+                mem.iter()
+                    .filter(|c| c.max_t >= lo && c.min_t <= maxt)
+                    .cloned(),
+            );
+            out.sort_by_key(|c| c.min_t);
+        }
+        if let Some(a) = self.open_chunk() {
+            if a.max_time() >= lo && a.min_time() <= maxt {
                 out.push(ChunkData {
                     min_t: a.min_time(),
                     max_t: a.max_time(),
@@ -232,33 +206,49 @@ impl MemSeries {
     }
 
     /// Drop chunks that end before `t`; returns whether the series is now empty.
-    fn truncate_before(&mut self, t: i64, chunk_range: i64, files: &HeadChunks) -> bool {
-        // Chunks are in time order: drop the leading ones that end before `t`. Where the
-        // bound on a chunk's end is not enough to tell (`t` not on a chunk range
-        // boundary), its file says.
-        let keep_from = (0..self.chunks.len())
-            .find(|&i| {
-                let c = &self.chunks[i];
-                c.min_t() >= t
-                    || (self.closed_max(i, chunk_range, files) >= t
-                        && c.data(files).is_none_or(|d| d.max_t >= t))
-            })
-            .unwrap_or(self.chunks.len());
-        self.chunks.drain(..keep_from);
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|a| a.count() > 0 && a.max_time() < t)
-        {
+    fn truncate_before(&mut self, t: i64, files: &HeadChunks) -> bool {
+        if let Some(mem) = &mut self.mem {
+            mem.retain(|c| c.max_t >= t);
+            if mem.is_empty() {
+                self.mem = None;
+            }
+        }
+        // The first sample still in the head: the start of the oldest chunk that ends at
+        // or after `t` (found by following the links back), of a chunk in memory, or of
+        // the open chunk.
+        let oldest_on_disk = self.closed_from(t, files).last().map(|(_, h)| h.min_t);
+        if oldest_on_disk.is_none() {
+            // Every chunk on disk ends before `t` (when the open chunk starts at or before
+            // `t`, they end before it).
+            self.last = None;
+        }
+        if self.open_chunk().is_some_and(|a| a.max_time() < t) {
             self.open = None;
         }
-        self.chunks.is_empty() && self.open.as_ref().is_none_or(|a| a.count() == 0)
+        self.first_t = [
+            oldest_on_disk,
+            self.mem.as_ref().and_then(|m| m.first()).map(|c| c.min_t),
+            self.open_chunk().map(|a| a.min_time()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(i64::MAX);
+        self.is_empty()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.last.is_none() && self.mem.is_none() && self.open_chunk().is_none()
     }
 
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.labels.as_bytes().len()
-            + self.chunks.iter().map(Closed::memory_bytes).sum::<usize>()
+            + self.mem.as_ref().map_or(0, |m| {
+                m.iter()
+                    .map(|c| c.data.len() + 16 + std::mem::size_of::<ChunkData>())
+                    .sum()
+            })
             // The appender itself is inside `Self`; its bytes are on the heap.
             + self.open.as_ref().map_or(0, |a| a.bytes().len())
     }
@@ -266,59 +256,13 @@ impl MemSeries {
 
 pub type SeriesHandle = Arc<Mutex<MemSeries>>;
 
-/// The series of one label hash: almost always one, so no allocation for it.
-enum Refs {
-    One(SeriesRef),
-    /// A boxed slice (hash collisions are rare), so that the enum stays 16 bytes.
-    Many(Box<[SeriesRef]>),
-}
-
-impl Refs {
-    fn as_slice(&self) -> &[SeriesRef] {
-        match self {
-            Refs::One(r) => std::slice::from_ref(r),
-            Refs::Many(v) => v,
-        }
-    }
-
-    fn push(&mut self, r: SeriesRef) {
-        match self {
-            Refs::One(a) => *self = Refs::Many(Box::new([*a, r])),
-            Refs::Many(v) => {
-                let mut all = v.to_vec();
-                all.push(r);
-                *self = Refs::Many(all.into_boxed_slice());
-            }
-        }
-    }
-
-    /// Remove `r`; `true` when none are left.
-    fn remove(&mut self, r: SeriesRef) -> bool {
-        match self {
-            Refs::One(a) => *a == r,
-            Refs::Many(v) => {
-                let rest: Vec<SeriesRef> = v.iter().copied().filter(|x| *x != r).collect();
-                match rest.as_slice() {
-                    [] => true,
-                    [one] => {
-                        *self = Refs::One(*one);
-                        false
-                    }
-                    _ => {
-                        *self = Refs::Many(rest.into_boxed_slice());
-                        false
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[derive(Default)]
 struct Index {
     next_ref: SeriesRef,
     series: HashMap<SeriesRef, SeriesHandle>,
-    by_hash: HashMap<u64, Refs>,
+    /// The same series by the hash of their labels: a table of handles alone (8 bytes
+    /// a series; a map from hash to refs took 24).
+    by_labels: hashbrown::HashTable<SeriesHandle>,
     postings: postings::Postings<SeriesRef>,
     selections: Mutex<Selections>,
 }
@@ -436,12 +380,14 @@ fn selection_key(matchers: &[Matcher]) -> Option<(usize, &[String], String)> {
 impl Index {
     fn remove(&mut self, sref: SeriesRef, labels: &Labels) {
         lock(&self.selections).removed(sref, labels);
-        self.series.remove(&sref);
-        let h = labels.hash64();
-        if let Some(v) = self.by_hash.get_mut(&h) {
-            if v.remove(sref) {
-                self.by_hash.remove(&h);
-            }
+        let Some(handle) = self.series.remove(&sref) else {
+            return;
+        };
+        if let Ok(e) = self
+            .by_labels
+            .find_entry(labels.hash64(), |s| Arc::ptr_eq(s, &handle))
+        {
+            e.remove();
         }
         for (n, val) in labels.iter() {
             if let Some(values) = self.postings.get_mut(n) {
@@ -510,11 +456,8 @@ impl Head {
     /// Find the series with these labels.
     pub fn get(&self, labels: &Labels) -> Option<SeriesHandle> {
         let idx = self.read();
-        let refs = idx.by_hash.get(&labels.hash64())?;
-        refs.as_slice()
-            .iter()
-            .filter_map(|r| idx.series.get(r))
-            .find(|s| lock(s).labels == *labels)
+        idx.by_labels
+            .find(labels.hash64(), |s| lock(s).labels == *labels)
             .cloned()
     }
 
@@ -534,14 +477,8 @@ impl Head {
     ) -> (SeriesHandle, bool) {
         let mut idx = self.write();
         let h = labels.hash64();
-        if let Some(refs) = idx.by_hash.get(&h) {
-            for r in refs.as_slice() {
-                if let Some(s) = idx.series.get(r) {
-                    if lock(s).labels == *labels {
-                        return (s.clone(), false);
-                    }
-                }
-            }
+        if let Some(s) = idx.by_labels.find(h, |s| lock(s).labels == *labels) {
+            return (s.clone(), false);
         }
         let logged = sref.is_some();
         let sref = match sref {
@@ -559,12 +496,10 @@ impl Head {
         ms.logged = logged;
         let s = Arc::new(Mutex::new(ms));
         idx.series.insert(sref, s.clone());
-        match idx.by_hash.get_mut(&h) {
-            Some(r) => r.push(sref),
-            None => {
-                idx.by_hash.insert(h, Refs::One(sref));
-            }
-        }
+        // Growing the table re-hashes every series' labels (the hash is not stored: 8
+        // bytes a series), under the index's write lock, as the map did.
+        idx.by_labels
+            .insert_unique(h, s.clone(), |s| lock(s).labels.hash64());
         for (n, v) in labels.iter() {
             let p = idx
                 .postings
@@ -607,7 +542,7 @@ impl Head {
         }
         idx.postings.shrink_to_fit();
         idx.series.shrink_to_fit();
-        idx.by_hash.shrink_to_fit();
+        idx.by_labels.shrink_to_fit(|s| lock(s).labels.hash64());
     }
 
     /// Bytes of closed head chunks on disk.
@@ -704,7 +639,7 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let chunks = s.chunks_in(mint, maxt, self.chunk_range, &self.files);
+                let chunks = s.chunks_in(mint, maxt, self.min_valid_time(), &self.files);
                 (!chunks.is_empty()).then(|| SeriesChunks {
                     labels: s.labels.clone(),
                     chunks,
@@ -721,7 +656,7 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let (a, b) = (s.min_time()?, s.max_time(self.chunk_range, &self.files)?);
+                let (a, b) = (s.min_time()?, s.max_time(&self.files)?);
                 (b >= mint && a <= maxt).then(|| s.labels.clone())
             })
             .collect()
@@ -739,7 +674,7 @@ impl Head {
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all.into_iter().filter_map(move |(labels, s)| {
-            let chunks = lock(&s).chunks_in(mint, maxt - 1, self.chunk_range, &self.files);
+            let chunks = lock(&s).chunks_in(mint, maxt - 1, self.min_valid_time(), &self.files);
             (!chunks.is_empty()).then_some(SeriesChunks { labels, chunks })
         })
     }
@@ -755,7 +690,7 @@ impl Head {
 
     /// One series' chunks overlapping `[mint, maxt]`.
     pub(crate) fn chunks_of(&self, s: &SeriesHandle, mint: i64, maxt: i64) -> Vec<ChunkData> {
-        lock(s).chunks_in(mint, maxt, self.chunk_range, &self.files)
+        lock(s).chunks_in(mint, maxt, self.min_valid_time(), &self.files)
     }
 
     /// Drop everything before `t` (persisted into a block) and series left empty.
@@ -766,7 +701,7 @@ impl Head {
         let mut new_min = i64::MAX;
         for (r, s) in &idx.series {
             let mut s = lock(s);
-            if s.truncate_before(t, self.chunk_range, &self.files) {
+            if s.truncate_before(t, &self.files) {
                 s.removed = true;
                 empty.push((*r, s.labels.clone()));
             } else if let Some(m) = s.min_time() {
@@ -875,29 +810,12 @@ impl Head {
                         .sum::<usize>()
             })
             .sum();
-        series + postings + idx.by_hash.len() * 48
+        series + postings + idx.by_labels.capacity() * 9
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Refs;
-
-    #[test]
-    fn hash_index_entries_hold_one_or_many_refs() {
-        let mut r = Refs::One(1);
-        r.push(2);
-        r.push(3);
-        assert_eq!(r.as_slice(), &[1, 2, 3]);
-        assert!(!r.remove(2));
-        assert_eq!(r.as_slice(), &[1, 3]);
-        assert!(!r.remove(1));
-        assert!(matches!(r, Refs::One(3)));
-        assert!(r.remove(3));
-        assert_eq!(std::mem::size_of::<Refs>(), 16);
-        assert_eq!(std::mem::size_of::<super::Closed>(), 16);
-    }
-
     use super::*;
     use crate::tsdb::labels::MatchOp;
 
@@ -1137,5 +1055,92 @@ mod disk_tests {
         assert_eq!(h.time_range().map(|r| r.0), Some(1001));
         h.truncate(1500);
         assert_eq!(h.select(&[], 0, i64::MAX)[0].chunks[0].min_t, 1001);
+    }
+
+    /// Closed chunks on disk linked from the newest back: every window and every
+    /// truncation gives what a head keeping its chunks in memory gives, and a series'
+    /// memory does not grow with its closed chunks.
+    #[test]
+    fn linked_chunks_on_disk_equal_chunks_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Head::with_chunk_dir(10_000, dir.path()).unwrap();
+        let mem = Head::new(10_000);
+        let heads = [&disk, &mem];
+        let names = ["a", "b", "c"];
+        let handles: Vec<Vec<SeriesHandle>> = heads
+            .iter()
+            .map(|h| {
+                names
+                    .iter()
+                    .map(|n| h.get_or_create(&Labels::from_pairs([("__name__", *n)])).0)
+                    .collect()
+            })
+            .collect();
+        // a: every 7 ms; b: every 13 ms with a pause; c: only early samples.
+        for t in 0..6000i64 {
+            for (k, hs) in handles.iter().enumerate() {
+                let h = heads[k];
+                if t % 7 == 0 {
+                    h.append(&hs[0], t, (t * 3 % 17) as f64).unwrap();
+                }
+                if t % 13 == 0 && !(2000..3000).contains(&t) {
+                    h.append(&hs[1], t, t as f64 / 4.0).unwrap();
+                }
+                if t % 5 == 0 && t < 1500 {
+                    h.append(&hs[2], t, 1.0).unwrap();
+                }
+            }
+        }
+        let read = |h: &Head, lo: i64, hi: i64| -> Vec<(String, Vec<(i64, f64)>)> {
+            h.select(&[], lo, hi)
+                .into_iter()
+                .map(|s| {
+                    let name = s.labels.name().unwrap_or("").to_string();
+                    (name, s.samples(lo, hi).collect::<Vec<_>>())
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect()
+        };
+        let windows = [
+            (0, i64::MAX),
+            (0, 0),
+            (833, 1700),
+            (1990, 3010),
+            (4999, 5001),
+            (5990, 6000),
+            (7000, 8000),
+        ];
+        for (lo, hi) in windows {
+            assert_eq!(read(&disk, lo, hi), read(&mem, lo, hi), "[{lo}, {hi}]");
+        }
+        let before = lock(&handles[0][0]).memory_bytes();
+        assert!(lock(&handles[0][0]).last.is_some());
+        for t in [100, 1234, 1500, 2500, 4000, 5999] {
+            disk.truncate(t);
+            mem.truncate(t);
+            for (lo, hi) in windows {
+                assert_eq!(
+                    read(&disk, lo, hi),
+                    read(&mem, lo, hi),
+                    "after {t}: [{lo}, {hi}]"
+                );
+            }
+            assert_eq!(disk.time_range(), mem.time_range(), "after {t}");
+            assert_eq!(disk.num_series(), mem.num_series(), "after {t}");
+            assert_eq!(
+                disk.series_labels(&[], 0, i64::MAX),
+                mem.series_labels(&[], 0, i64::MAX)
+            );
+        }
+        // Out-of-order checks see the end of the newest closed chunk.
+        let a = &handles[0][0];
+        assert_eq!(disk.append(a, 5999, 0.0), Err(Rejected::Duplicate));
+        // About 60 closed chunks of `a` went through the files; its memory did not grow
+        // with them (one link, whatever their number).
+        assert!(
+            lock(a).memory_bytes() <= before + 64,
+            "{} > {before}",
+            lock(a).memory_bytes()
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Closed head chunks on disk. A head chunk that is full no longer changes, so it is
-//! written to a head-chunks file as it closes, and the series keeps only where it is:
-//! the head's memory then holds labels, index and the one open chunk per series, as
-//! Prometheus's memory-mapped head chunks do. Reads use `pread` (no mmap, so no unsafe
+//! written to a head-chunks file as it closes, with where the series' chunk before it
+//! is: the series keeps only where its newest closed chunk is, and reaches older ones
+//! through those links. The head's memory then holds labels, index, the one open chunk
+//! and one link per series, whatever the head's length (Prometheus's memory-mapped head
+//! chunks keep a reference and a time range per chunk in memory: at 10 s scrapes and a
+//! full 3 h head, nine per series). Reads use `pread` (no mmap, so no unsafe
 //! code). The files are a cache of what the WAL holds: they are emptied at every start
 //! (the WAL replay rebuilds them) and need no fsync. Files rotate at 64 MiB and are
 //! deleted once the head has truncated past every chunk in them.
@@ -16,16 +19,64 @@ use std::sync::{Arc, Mutex};
 use super::query::ChunkData;
 
 const FILE_SIZE: u64 = 64 << 20;
-/// Length and span before each chunk's bytes.
-const HEADER: u64 = 6;
+/// Before each chunk's bytes: length (`u16`), span (`u32`), first timestamp (`i64`),
+/// and where the series' chunk before it is (file and offset, `u32` each; file 0: none).
+const HEADER: u64 = 22;
 
 /// Where a closed chunk's bytes are. File ids start at 1, so that an enum holding a
 /// `DiskRef` can keep its tag in the id's zero (a head series keeps one per chunk).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DiskRef {
     pub file: NonZeroU32,
     /// Files stay under 64 MiB, so offsets fit 32 bits.
     pub offset: u32,
+}
+
+/// What a chunk's record says before its bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub min_t: i64,
+    pub max_t: i64,
+    /// The series' chunk before this one.
+    pub prev: Option<DiskRef>,
+    len: usize,
+}
+
+fn parse_header(h: &[u8]) -> Header {
+    let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
+    let span = u32_at(2);
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&h[6..14]);
+    let min_t = i64::from_le_bytes(t);
+    let prev = NonZeroU32::new(u32_at(14)).map(|file| DiskRef {
+        file,
+        offset: u32_at(18),
+    });
+    Header {
+        min_t,
+        max_t: min_t.saturating_add(i64::from(span)),
+        prev,
+        len,
+    }
+}
+
+fn read_failed(r: DiskRef, e: std::io::Error) {
+    tracing::error!(file = r.file, offset = r.offset, error = %e, "Reading a head chunk failed");
+}
+
+/// Read into `buf` from `offset` until it is full or the file ends; the bytes read.
+fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 struct OpenFile {
@@ -75,14 +126,20 @@ impl HeadChunks {
         })
     }
 
-    /// Store a closed chunk's bytes and its time span (`max_t - min_t`, which the head
-    /// does not keep in memory); `None` keeps it in memory (no dir, or a write failed,
-    /// e.g. the disk is full).
-    pub fn write(&self, bytes: &[u8], max_t: i64, span: u32) -> Option<DiskRef> {
+    /// Store a closed chunk's bytes, its time range and the place of the series' chunk
+    /// before it; `None` keeps it in memory (no dir, or a write failed, e.g. the disk is
+    /// full).
+    pub fn write(
+        &self,
+        bytes: &[u8],
+        min_t: i64,
+        max_t: i64,
+        prev: Option<DiskRef>,
+    ) -> Option<DiskRef> {
         let dir = self.dir.as_ref()?;
-        // Each chunk is stored as `u16 LE length`, `u32 LE span`, bytes (a head chunk is
-        // far smaller than 64 KiB).
+        // A head chunk is far smaller than 64 KiB and spans less than 49 days.
         let len = u16::try_from(bytes.len()).ok()?;
+        let span = u32::try_from(max_t.checked_sub(min_t)?).ok()?;
         let mut g = lock(&self.inner);
         let rotate = match g.current.and_then(|id| g.files.get(&id)) {
             None => true,
@@ -121,6 +178,10 @@ impl HeadChunks {
         let mut rec = Vec::with_capacity(bytes.len() + HEADER as usize);
         rec.extend_from_slice(&len.to_le_bytes());
         rec.extend_from_slice(&span.to_le_bytes());
+        rec.extend_from_slice(&min_t.to_le_bytes());
+        let (pf, po) = prev.map_or((0, 0), |p| (p.file.get(), p.offset));
+        rec.extend_from_slice(&pf.to_le_bytes());
+        rec.extend_from_slice(&po.to_le_bytes());
         rec.extend_from_slice(bytes);
         if f.file.write_all_at(&rec, offset).is_err() {
             return None;
@@ -133,27 +194,47 @@ impl HeadChunks {
         })
     }
 
-    /// Read a chunk back; `None` if its file is gone or the read fails.
-    pub fn read(&self, r: DiskRef, min_t: i64) -> Option<ChunkData> {
-        let file = lock(&self.inner).files.get(&r.file.get())?.file.clone();
-        let fail = |e: std::io::Error| {
-            tracing::error!(file = r.file, error = %e, "Reading a head chunk failed");
-        };
+    /// A chunk's time range and the link to the one before it, without its bytes;
+    /// `None` if its file is gone or the read fails.
+    pub fn header(&self, r: DiskRef) -> Option<Header> {
+        let file = self.file(r)?;
         let mut head = [0u8; HEADER as usize];
         file.read_exact_at(&mut head, u64::from(r.offset))
-            .map_err(fail)
+            .map_err(|e| read_failed(r, e))
             .ok()?;
-        let len = u16::from_le_bytes([head[0], head[1]]);
-        let span = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
-        let mut buf = vec![0u8; usize::from(len)];
-        file.read_exact_at(&mut buf, u64::from(r.offset) + HEADER)
-            .map_err(fail)
+        Some(parse_header(&head))
+    }
+
+    /// Read a chunk back with its header; `None` if its file is gone or the read fails.
+    pub fn read(&self, r: DiskRef) -> Option<(Header, ChunkData)> {
+        let file = self.file(r)?;
+        // Header and bytes in one read: chunks are a few hundred bytes.
+        let mut buf = vec![0u8; HEADER as usize + 320];
+        let n = read_up_to(&file, &mut buf, u64::from(r.offset))
+            .map_err(|e| read_failed(r, e))
             .ok()?;
-        Some(ChunkData {
-            min_t,
-            max_t: min_t + i64::from(span),
-            data: buf.into(),
-        })
+        if n < HEADER as usize {
+            read_failed(r, std::io::ErrorKind::UnexpectedEof.into());
+            return None;
+        }
+        let h = parse_header(&buf[..HEADER as usize]);
+        let end = HEADER as usize + h.len;
+        if n < end {
+            buf.resize(end, 0);
+            file.read_exact_at(&mut buf[n..], u64::from(r.offset) + n as u64)
+                .map_err(|e| read_failed(r, e))
+                .ok()?;
+        }
+        let data = ChunkData {
+            min_t: h.min_t,
+            max_t: h.max_t,
+            data: buf[HEADER as usize..end].into(),
+        };
+        Some((h, data))
+    }
+
+    fn file(&self, r: DiskRef) -> Option<Arc<File>> {
+        Some(lock(&self.inner).files.get(&r.file.get())?.file.clone())
     }
 
     /// Delete files whose every chunk ends before `t` (the head has dropped them).
