@@ -1,10 +1,13 @@
 //! Head memory per active series and append throughput.
 //!
-//! `cargo run --release -p meshscope-collector --example headbench -- [SERIES] [SAMPLES]`
+//! `cargo run --release -p meshscope-collector --example headbench -- [SERIES] [SAMPLES] [STEP_MS]`
+//!
+//! A full head (3 h, at which the first block is cut): `-- 1000000 1080 10000` (1,080
+//! samples 10 s apart); with the memory after the block is cut and the head truncated.
 //!
 //! Creates SERIES series shaped like the simulated mesh's (a metric name and six labels:
 //! instance, job, node, role, and two per-series labels), appends SAMPLES samples to each
-//! at 15 s steps (integer counters with noisy increments and two-decimal gauges) (through the WAL, as the scrape path does, one commit per "scrape" of
+//! at 15 s steps (or STEP_MS) (integer counters with noisy increments and two-decimal gauges) (through the WAL, as the scrape path does, one commit per "scrape" of
 //! 500 series), and prints the process RSS growth per series, the head's own estimate,
 //! and samples/s on one thread. It then runs the store's maintenance, as the collector
 //! does every minute, before measuring memory.
@@ -13,6 +16,10 @@
 use std::time::Instant;
 
 use meshscope_collector::tsdb::{Db, Labels, Options};
+
+// The `meshscope` binary's allocator: what the head costs in the collector.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -30,6 +37,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let samples: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(240);
+    let step: i64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15_000);
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
         wal_segment_size: 1 << 30,
@@ -81,7 +89,7 @@ fn main() {
     let start = Instant::now();
     let mut appended = 0u64;
     for k in 0..samples {
-        let t = t0 + k * 15_000;
+        let t = t0 + k * step;
         for (c, chunk) in handles.chunks(500).enumerate() {
             let mut app = db.appender();
             for (j, h) in chunk.iter().enumerate() {

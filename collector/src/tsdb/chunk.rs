@@ -22,6 +22,11 @@ struct BitWriter {
     bytes: Vec<u8>,
     /// Bits still free in the last byte (0 = start a new byte).
     free: u8,
+    /// The XOR appender's leading and trailing zero window, kept here beside `free` in
+    /// what would be padding: a head series holds an appender, and 8 bytes less keeps a
+    /// series in a smaller allocation class.
+    leading: u8,
+    trailing: u8,
 }
 
 impl BitWriter {
@@ -105,13 +110,11 @@ fn unzigzag(v: u64) -> i64 {
 /// Appends samples to one chunk.
 #[derive(Clone, Debug)]
 pub struct XorAppender {
+    /// The chunk's bytes (its first two: the sample count, big-endian).
     w: BitWriter,
-    count: u16,
     t: i64,
     t_delta: i64,
     v: u64,
-    leading: u8,
-    trailing: u8,
     min_t: i64,
 }
 
@@ -121,13 +124,12 @@ impl Default for XorAppender {
             w: BitWriter {
                 bytes: vec![0, 0],
                 free: 0,
+                leading: 0xff,
+                trailing: 0,
             },
-            count: 0,
             t: 0,
             t_delta: 0,
             v: 0,
-            leading: 0xff,
-            trailing: 0,
             min_t: 0,
         }
     }
@@ -135,7 +137,7 @@ impl Default for XorAppender {
 
 impl XorAppender {
     pub fn count(&self) -> u16 {
-        self.count
+        chunk_len(&self.w.bytes)
     }
 
     pub fn min_time(&self) -> i64 {
@@ -153,7 +155,8 @@ impl XorAppender {
     /// Append a sample; timestamps must increase (the caller checks).
     pub fn append(&mut self, t: i64, v: f64) {
         let vb = v.to_bits();
-        match self.count {
+        let count = self.count();
+        match count {
             0 => {
                 let mut tmp = Vec::with_capacity(10);
                 super::labels::write_uvarint(&mut tmp, zigzag(t));
@@ -201,8 +204,7 @@ impl XorAppender {
         }
         self.t = t;
         self.v = vb;
-        self.count += 1;
-        let c = self.count.to_be_bytes();
+        let c = (count + 1).to_be_bytes();
         self.w.bytes[0] = c[0];
         self.w.bytes[1] = c[1];
     }
@@ -219,13 +221,13 @@ impl XorAppender {
         if leading >= 32 {
             leading = 31;
         }
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+        if self.w.leading != 0xff && leading >= self.w.leading && trailing >= self.w.trailing {
             self.w.bit(false);
-            let sig = 64 - self.leading - self.trailing;
-            self.w.bits(x >> self.trailing, sig);
+            let sig = 64 - self.w.leading - self.w.trailing;
+            self.w.bits(x >> self.w.trailing, sig);
         } else {
-            self.leading = leading;
-            self.trailing = trailing;
+            self.w.leading = leading;
+            self.w.trailing = trailing;
             self.w.bit(true);
             self.w.bits(u64::from(leading), 5);
             let sig = 64 - leading - trailing;

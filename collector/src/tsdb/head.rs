@@ -42,21 +42,16 @@ impl Rejected {
     }
 }
 
-/// One series of the head.
+/// One series of the head: 104 bytes, so that with its lock and reference counts it
+/// fits a 128-byte allocation (at a million series, every 8 bytes is 8 MB). Chunks the
+/// files could not take are kept by the head's [`HeadChunks`], not here.
 pub struct MemSeries {
     pub labels: Labels,
     pub sref: SeriesRef,
     /// Where the newest closed chunk is in the head-chunks files; its record there links
     /// to the chunk before it, and so on.
     last: Option<DiskRef>,
-    /// Closed chunks the files could not take (no dir, or a write failed), oldest first.
-    /// Boxed: 8 bytes in every series for what almost none has (a `Vec` is 24).
-    #[allow(clippy::box_collection)]
-    mem: Option<Box<Vec<ChunkData>>>,
-    /// The first sample's time still in the head (`i64::MAX`: none).
-    first_t: i64,
     open: Option<XorAppender>,
-    open_end: i64,
     /// Set when the head dropped the series; appenders then look it up again.
     pub(crate) removed: bool,
     /// Whether the series record is in the WAL.
@@ -69,10 +64,7 @@ impl MemSeries {
             labels,
             sref,
             last: None,
-            mem: None,
-            first_t: i64::MAX,
             open: None,
-            open_end: i64::MIN,
             removed: false,
             logged: false,
         }
@@ -85,19 +77,26 @@ impl MemSeries {
     /// The end of the newest closed chunk.
     fn closed_max(&self, files: &HeadChunks) -> Option<i64> {
         let disk = self.last.and_then(|at| files.header(at)).map(|h| h.max_t);
-        let mem = self.mem.as_ref().and_then(|m| m.last()).map(|c| c.max_t);
-        disk.max(mem)
+        let kept = files
+            .with_kept(self.sref, |k| k.last().map(|c| c.max_t))
+            .flatten();
+        disk.max(kept)
     }
 
-    pub(crate) fn max_time(&self, files: &HeadChunks) -> Option<i64> {
-        match self.open_chunk() {
-            Some(a) => Some(a.max_time()),
-            None => self.closed_max(files),
+    /// Whether the series has samples in `[mint, maxt]` (and at or after `floor`).
+    fn has_data_in(&self, mint: i64, maxt: i64, floor: i64, files: &HeadChunks) -> bool {
+        let lo = mint.max(floor);
+        if let Some(a) = self.open_chunk() {
+            if a.max_time() >= lo && a.min_time() <= maxt {
+                return true;
+            }
         }
-    }
-
-    fn min_time(&self) -> Option<i64> {
-        (self.first_t != i64::MAX).then_some(self.first_t)
+        files
+            .with_kept(self.sref, |k| {
+                k.iter().any(|c| c.max_t >= lo && c.min_t <= maxt)
+            })
+            .unwrap_or(false)
+            || self.closed_from(lo, files).any(|(_, h)| h.min_t <= maxt)
     }
 
     /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
@@ -121,23 +120,23 @@ impl MemSeries {
         } else if self.closed_max(files).is_some_and(|m| t <= m) {
             return Err(Rejected::OutOfOrder);
         }
-        let cut = match &self.open {
+        let cut = match self.open_chunk() {
             None => true,
             Some(a) => {
+                // A chunk ends with its chunk range (aligned with blocks).
+                let end = (a.min_time().div_euclid(chunk_range) + 1).saturating_mul(chunk_range);
                 a.count() >= SAMPLES_PER_CHUNK
                     || a.bytes().len() >= HEAD_CHUNK_MAX_BYTES
-                    || t >= self.open_end
+                    || t >= end
             }
         };
         if cut {
             self.close_open_chunk(files);
             self.open = Some(XorAppender::default());
-            self.open_end = (t.div_euclid(chunk_range) + 1).saturating_mul(chunk_range);
         }
         if let Some(a) = self.open.as_mut() {
             a.append(t, v);
         }
-        self.first_t = self.first_t.min(t);
         Ok(true)
     }
 
@@ -148,11 +147,14 @@ impl MemSeries {
         let (min_t, max_t) = (a.min_time(), a.max_time());
         match files.write(a.bytes(), min_t, max_t, self.last) {
             Some(at) => self.last = Some(at),
-            None => self.mem.get_or_insert_default().push(ChunkData {
-                min_t,
-                max_t,
-                data: a.bytes().into(),
-            }),
+            None => files.keep(
+                self.sref,
+                ChunkData {
+                    min_t,
+                    max_t,
+                    data: a.bytes().into(),
+                },
+            ),
         }
     }
 
@@ -185,12 +187,14 @@ impl MemSeries {
             .filter_map(|(at, _)| files.read(at).map(|(_, c)| c))
             .collect();
         out.reverse();
-        if let Some(mem) = &self.mem {
-            out.extend(
-                mem.iter()
-                    .filter(|c| c.max_t >= lo && c.min_t <= maxt)
-                    .cloned(),
-            );
+        let kept = files.with_kept(self.sref, |k| {
+            k.iter()
+                .filter(|c| c.max_t >= lo && c.min_t <= maxt)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        if let Some(kept) = kept.filter(|k| !k.is_empty()) {
+            out.extend(kept);
             out.sort_by_key(|c| c.min_t);
         }
         if let Some(a) = self.open_chunk() {
@@ -205,17 +209,17 @@ impl MemSeries {
         out
     }
 
-    /// Drop chunks that end before `t`; returns whether the series is now empty.
-    fn truncate_before(&mut self, t: i64, files: &HeadChunks) -> bool {
-        if let Some(mem) = &mut self.mem {
-            mem.retain(|c| c.max_t >= t);
-            if mem.is_empty() {
-                self.mem = None;
-            }
-        }
-        // The first sample still in the head: the start of the oldest chunk that ends at
-        // or after `t` (found by following the links back), of a chunk in memory, or of
-        // the open chunk.
+    /// Drop chunks that end before `t`; returns the first sample's time still in the
+    /// head, `None` when the series is left empty.
+    fn truncate_before(&mut self, t: i64, files: &HeadChunks) -> Option<i64> {
+        let kept = files
+            .with_kept(self.sref, |k| {
+                k.retain(|c| c.max_t >= t);
+                k.first().map(|c| c.min_t)
+            })
+            .flatten();
+        // The start of the oldest chunk on disk that ends at or after `t`, found by
+        // following the links back.
         let oldest_on_disk = self.closed_from(t, files).last().map(|(_, h)| h.min_t);
         if oldest_on_disk.is_none() {
             // Every chunk on disk ends before `t` (when the open chunk starts at or before
@@ -225,30 +229,19 @@ impl MemSeries {
         if self.open_chunk().is_some_and(|a| a.max_time() < t) {
             self.open = None;
         }
-        self.first_t = [
+        [
             oldest_on_disk,
-            self.mem.as_ref().and_then(|m| m.first()).map(|c| c.min_t),
+            kept,
             self.open_chunk().map(|a| a.min_time()),
         ]
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or(i64::MAX);
-        self.is_empty()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.last.is_none() && self.mem.is_none() && self.open_chunk().is_none()
     }
 
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.labels.as_bytes().len()
-            + self.mem.as_ref().map_or(0, |m| {
-                m.iter()
-                    .map(|c| c.data.len() + 16 + std::mem::size_of::<ChunkData>())
-                    .sum()
-            })
             // The appender itself is inside `Self`; its bytes are on the heap.
             + self.open.as_ref().map_or(0, |a| a.bytes().len())
     }
@@ -656,8 +649,8 @@ impl Head {
             .filter_map(|r| idx.series.get(r))
             .filter_map(|s| {
                 let s = lock(s);
-                let (a, b) = (s.min_time()?, s.max_time(&self.files)?);
-                (b >= mint && a <= maxt).then(|| s.labels.clone())
+                s.has_data_in(mint, maxt, self.min_valid_time(), &self.files)
+                    .then(|| s.labels.clone())
             })
             .collect()
     }
@@ -701,11 +694,12 @@ impl Head {
         let mut new_min = i64::MAX;
         for (r, s) in &idx.series {
             let mut s = lock(s);
-            if s.truncate_before(t, &self.files) {
-                s.removed = true;
-                empty.push((*r, s.labels.clone()));
-            } else if let Some(m) = s.min_time() {
-                new_min = new_min.min(m);
+            match s.truncate_before(t, &self.files) {
+                Some(first) => new_min = new_min.min(first),
+                None => {
+                    s.removed = true;
+                    empty.push((*r, s.labels.clone()));
+                }
             }
         }
         for (r, l) in &empty {
@@ -821,6 +815,13 @@ mod tests {
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())
+    }
+
+    /// A series with its lock and the `Arc`'s counts fits a 128-byte allocation.
+    #[test]
+    fn a_series_fits_128_bytes() {
+        assert_eq!(std::mem::size_of::<MemSeries>(), 104);
+        assert!(std::mem::size_of::<Mutex<MemSeries>>() + 16 <= 128);
     }
 
     #[test]

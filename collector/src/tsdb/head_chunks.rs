@@ -9,11 +9,12 @@
 //! (the WAL replay rebuilds them) and need no fsync. Files rotate at 64 MiB and are
 //! deleted once the head has truncated past every chunk in them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::num::NonZeroU32;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::query::ChunkData;
@@ -97,6 +98,11 @@ struct Inner {
 pub(crate) struct HeadChunks {
     dir: Option<PathBuf>,
     inner: Mutex<Inner>,
+    /// Closed chunks the files could not take (no dir, or a write failed), by series
+    /// ref, oldest first: kept here rather than in every series for the few that need
+    /// it. `kept_series` counts the series with some (0: no lock to take).
+    kept: Mutex<HashMap<u64, Vec<ChunkData>>>,
+    kept_series: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,6 +114,8 @@ impl HeadChunks {
         HeadChunks {
             dir: None,
             inner: Mutex::new(Inner::default()),
+            kept: Mutex::default(),
+            kept_series: AtomicUsize::new(0),
         }
     }
 
@@ -123,6 +131,8 @@ impl HeadChunks {
                 next_id: 1,
                 ..Inner::default()
             }),
+            kept: Mutex::default(),
+            kept_series: AtomicUsize::new(0),
         })
     }
 
@@ -231,6 +241,30 @@ impl HeadChunks {
             data: buf[HEADER as usize..end].into(),
         };
         Some((h, data))
+    }
+
+    /// Keep a closed chunk of series `sref` in memory (the files did not take it).
+    pub fn keep(&self, sref: u64, c: ChunkData) {
+        let mut g = lock(&self.kept);
+        let list = g.entry(sref).or_default();
+        list.push(c);
+        self.kept_series.store(g.len(), Ordering::Relaxed);
+    }
+
+    /// `f` on the chunks kept in memory for `sref` (`None`: it has none); a list left
+    /// empty is dropped.
+    pub fn with_kept<R>(&self, sref: u64, f: impl FnOnce(&mut Vec<ChunkData>) -> R) -> Option<R> {
+        if self.kept_series.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut g = lock(&self.kept);
+        let list = g.get_mut(&sref)?;
+        let r = f(list);
+        if list.is_empty() {
+            g.remove(&sref);
+            self.kept_series.store(g.len(), Ordering::Relaxed);
+        }
+        Some(r)
     }
 
     fn file(&self, r: DiskRef) -> Option<Arc<File>> {
