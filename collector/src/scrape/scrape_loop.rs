@@ -453,10 +453,7 @@ impl ScrapeLoop {
         if self.cache.len() > 2 * (c.scraped as usize) + 64 || iter.is_multiple_of(16) {
             let now = iter as u32;
             self.cache.retain(|_, e| {
-                now.wrapping_sub(e.seen) < 2
-                    && e.handle
-                        .as_ref()
-                        .is_none_or(|h| !h.lock().map(|g| g.removed).unwrap_or(true))
+                now.wrapping_sub(e.seen) < 2 && e.handle.as_ref().is_none_or(|h| !h.lock().removed)
             });
             self.cache.shrink_to_fit();
         }

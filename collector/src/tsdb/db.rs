@@ -345,16 +345,11 @@ impl Db {
         let head = &self.head;
         let records = series.chunks(500).flat_map(|part| {
             let mut out = vec![Record::Series(
-                part.iter()
-                    .map(|h| {
-                        let g = lock(h);
-                        (g.sref, g.labels.clone())
-                    })
-                    .collect(),
+                part.iter().map(|h| (h.sref, h.labels.clone())).collect(),
             )];
             let mut batch = Vec::new();
             for h in part {
-                let sref = lock(h).sref;
+                let sref = h.sref;
                 let sc = SeriesChunks {
                     labels: Labels::default(),
                     chunks: head.chunks_of(h, t, i64::MAX),
@@ -607,19 +602,14 @@ impl Appender<'_> {
         let mut new_series: Vec<(SeriesRef, Labels)> = Vec::new();
         let mut wal_samples = Vec::with_capacity(self.samples.len());
         for (h, t, v) in self.samples.iter_mut() {
-            let relook = {
-                let g = lock(h);
-                g.removed.then(|| g.labels.clone())
-            };
-            if let Some(labels) = relook {
+            if h.lock().removed {
                 // The head dropped this series (it went idle); look it up again.
-                *h = db.head.get_or_create(&labels).0;
+                *h = db.head.get_or_create(&h.labels.clone()).0;
             }
-            let g = lock(h);
-            if !g.logged {
-                new_series.push((g.sref, g.labels.clone()));
+            if !h.lock().logged {
+                new_series.push((h.sref, h.labels.clone()));
             }
-            wal_samples.push((g.sref, *t, *v));
+            wal_samples.push((h.sref, *t, *v));
         }
         let mut buf = Vec::with_capacity(16 * wal_samples.len() + 64);
         if !new_series.is_empty() {
@@ -645,7 +635,7 @@ impl Appender<'_> {
         }
         let mut st = CommitStats::default();
         for (h, t, v) in self.samples.drain(..) {
-            lock(&h).logged = true;
+            h.lock().logged = true;
             match db.head.append(&h, t, v) {
                 Ok(_) => st.appended += 1,
                 Err(r) => {

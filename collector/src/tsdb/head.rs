@@ -11,13 +11,13 @@ use super::labels::{Labels, Matcher};
 use super::postings;
 use super::query::{ChunkData, SeriesChunks};
 
-/// A head chunk is also cut when its bytes reach this size. Most series stay under it
-/// for their 120 samples (1 to 2 bytes a sample), but noisy counters take 3 or more,
-/// and the open chunk is most of what a series costs in memory: the cap keeps a series
-/// near 800 bytes at 100k series instead of over 1 KiB (`examples/headbench.rs`).
+/// A head chunk is also cut when its bytes reach this size. The open chunk is most of
+/// what a series costs in memory, and closed chunks cost none (they are on disk, linked
+/// from the newest): 128 bytes (50 to 120 samples) keeps a series of a full head near
+/// 400 bytes, where 256 took 520 (`examples/headbench.rs`, 200,000 series, 3 h at 10 s).
 /// Prometheus later added such a cap too (1 KiB). Blocks re-encode samples, so the cap
-/// changes nothing on disk.
-const HEAD_CHUNK_MAX_BYTES: usize = 256;
+/// changes nothing in them.
+const HEAD_CHUNK_MAX_BYTES: usize = 128;
 
 pub type SeriesRef = u64;
 
@@ -42,12 +42,33 @@ impl Rejected {
     }
 }
 
-/// One series of the head: 104 bytes, so that with its lock and reference counts it
-/// fits a 128-byte allocation (at a million series, every 8 bytes is 8 MB). Chunks the
-/// files could not take are kept by the head's [`HeadChunks`], not here.
-pub struct MemSeries {
+/// One series of the head: its labels and ref, which never change (read without its
+/// lock: the head's tables compare and hash them), and its chunks behind a lock. 112
+/// bytes, so that with the `Arc`'s counts it fits a 128-byte allocation (at a million
+/// series, every 8 bytes is 8 MB).
+pub struct HeadSeries {
     pub labels: Labels,
     pub sref: SeriesRef,
+    state: Mutex<MemSeries>,
+}
+
+impl HeadSeries {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, MemSeries> {
+        lock(&self.state)
+    }
+
+    fn chunks_in(&self, mint: i64, maxt: i64, floor: i64, files: &HeadChunks) -> Vec<ChunkData> {
+        self.lock().chunks_in(self.sref, mint, maxt, floor, files)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.labels.as_bytes().len() + self.lock().memory_bytes()
+    }
+}
+
+/// A head series' chunks. Chunks the files could not take are kept by the head's
+/// [`HeadChunks`], not here.
+pub struct MemSeries {
     /// Where the newest closed chunk is in the head-chunks files; its record there links
     /// to the chunk before it, and so on.
     last: Option<DiskRef>,
@@ -59,10 +80,8 @@ pub struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Labels, sref: SeriesRef) -> MemSeries {
+    fn new() -> MemSeries {
         MemSeries {
-            labels,
-            sref,
             last: None,
             open: None,
             removed: false,
@@ -75,16 +94,23 @@ impl MemSeries {
     }
 
     /// The end of the newest closed chunk.
-    fn closed_max(&self, files: &HeadChunks) -> Option<i64> {
+    fn closed_max(&self, sref: SeriesRef, files: &HeadChunks) -> Option<i64> {
         let disk = self.last.and_then(|at| files.header(at)).map(|h| h.max_t);
         let kept = files
-            .with_kept(self.sref, |k| k.last().map(|c| c.max_t))
+            .with_kept(sref, |k| k.last().map(|c| c.max_t))
             .flatten();
         disk.max(kept)
     }
 
     /// Whether the series has samples in `[mint, maxt]` (and at or after `floor`).
-    fn has_data_in(&self, mint: i64, maxt: i64, floor: i64, files: &HeadChunks) -> bool {
+    fn has_data_in(
+        &self,
+        sref: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        floor: i64,
+        files: &HeadChunks,
+    ) -> bool {
         let lo = mint.max(floor);
         if let Some(a) = self.open_chunk() {
             if a.max_time() >= lo && a.min_time() <= maxt {
@@ -92,9 +118,7 @@ impl MemSeries {
             }
         }
         files
-            .with_kept(self.sref, |k| {
-                k.iter().any(|c| c.max_t >= lo && c.min_t <= maxt)
-            })
+            .with_kept(sref, |k| k.iter().any(|c| c.max_t >= lo && c.min_t <= maxt))
             .unwrap_or(false)
             || self.closed_from(lo, files).any(|(_, h)| h.min_t <= maxt)
     }
@@ -102,6 +126,7 @@ impl MemSeries {
     /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
     pub(crate) fn append(
         &mut self,
+        sref: SeriesRef,
         t: i64,
         v: f64,
         chunk_range: i64,
@@ -117,7 +142,7 @@ impl MemSeries {
                 }
                 return Err(Rejected::Duplicate);
             }
-        } else if self.closed_max(files).is_some_and(|m| t <= m) {
+        } else if self.closed_max(sref, files).is_some_and(|m| t <= m) {
             return Err(Rejected::OutOfOrder);
         }
         let cut = match self.open_chunk() {
@@ -131,7 +156,7 @@ impl MemSeries {
             }
         };
         if cut {
-            self.close_open_chunk(files);
+            self.close_open_chunk(sref, files);
             self.open = Some(XorAppender::default());
         }
         if let Some(a) = self.open.as_mut() {
@@ -140,7 +165,7 @@ impl MemSeries {
         Ok(true)
     }
 
-    fn close_open_chunk(&mut self, files: &HeadChunks) {
+    fn close_open_chunk(&mut self, sref: SeriesRef, files: &HeadChunks) {
         let Some(a) = self.open.take().filter(|a| a.count() > 0) else {
             return;
         };
@@ -148,7 +173,7 @@ impl MemSeries {
         match files.write(a.bytes(), min_t, max_t, self.last) {
             Some(at) => self.last = Some(at),
             None => files.keep(
-                self.sref,
+                sref,
                 ChunkData {
                     min_t,
                     max_t,
@@ -179,7 +204,14 @@ impl MemSeries {
     /// Chunks overlapping `[mint, maxt]`, the open one included, in time order. Closed
     /// chunks on disk are followed from the newest back to the first that ends before
     /// `mint` or before `floor` (what the head truncated: persisted in blocks).
-    fn chunks_in(&self, mint: i64, maxt: i64, floor: i64, files: &HeadChunks) -> Vec<ChunkData> {
+    fn chunks_in(
+        &self,
+        sref: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        floor: i64,
+        files: &HeadChunks,
+    ) -> Vec<ChunkData> {
         let lo = mint.max(floor);
         let mut out: Vec<ChunkData> = self
             .closed_from(lo, files)
@@ -187,7 +219,7 @@ impl MemSeries {
             .filter_map(|(at, _)| files.read(at).map(|(_, c)| c))
             .collect();
         out.reverse();
-        let kept = files.with_kept(self.sref, |k| {
+        let kept = files.with_kept(sref, |k| {
             k.iter()
                 .filter(|c| c.max_t >= lo && c.min_t <= maxt)
                 .cloned()
@@ -211,9 +243,9 @@ impl MemSeries {
 
     /// Drop chunks that end before `t`; returns the first sample's time still in the
     /// head, `None` when the series is left empty.
-    fn truncate_before(&mut self, t: i64, files: &HeadChunks) -> Option<i64> {
+    fn truncate_before(&mut self, sref: SeriesRef, t: i64, files: &HeadChunks) -> Option<i64> {
         let kept = files
-            .with_kept(self.sref, |k| {
+            .with_kept(sref, |k| {
                 k.retain(|c| c.max_t >= t);
                 k.first().map(|c| c.min_t)
             })
@@ -241,20 +273,19 @@ impl MemSeries {
 
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.labels.as_bytes().len()
             // The appender itself is inside `Self`; its bytes are on the heap.
             + self.open.as_ref().map_or(0, |a| a.bytes().len())
     }
 }
 
-pub type SeriesHandle = Arc<Mutex<MemSeries>>;
+pub type SeriesHandle = Arc<HeadSeries>;
 
 #[derive(Default)]
 struct Index {
     next_ref: SeriesRef,
-    series: HashMap<SeriesRef, SeriesHandle>,
-    /// The same series by the hash of their labels: a table of handles alone (8 bytes
-    /// a series; a map from hash to refs took 24).
+    /// Series by ref, and by the hash of their labels: tables of handles alone (8 bytes
+    /// a series each; maps from ref to handle and from hash to refs took 16 and 24).
+    series: hashbrown::HashTable<SeriesHandle>,
     by_labels: hashbrown::HashTable<SeriesHandle>,
     postings: postings::Postings<SeriesRef>,
     selections: Mutex<Selections>,
@@ -370,12 +401,25 @@ fn selection_key(matchers: &[Matcher]) -> Option<(usize, &[String], String)> {
     Some((i, values, rest.join("\u{0}")))
 }
 
+/// A ref's hash for the table of series (splitmix64's finaliser: refs are dense).
+fn ref_hash(r: SeriesRef) -> u64 {
+    let mut z = r.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl Index {
+    fn get(&self, r: SeriesRef) -> Option<&SeriesHandle> {
+        self.series.find(ref_hash(r), |s| s.sref == r)
+    }
+
     fn remove(&mut self, sref: SeriesRef, labels: &Labels) {
         lock(&self.selections).removed(sref, labels);
-        let Some(handle) = self.series.remove(&sref) else {
+        let Ok(e) = self.series.find_entry(ref_hash(sref), |s| s.sref == sref) else {
             return;
         };
+        let (handle, _) = e.remove();
         if let Ok(e) = self
             .by_labels
             .find_entry(labels.hash64(), |s| Arc::ptr_eq(s, &handle))
@@ -450,7 +494,7 @@ impl Head {
     pub fn get(&self, labels: &Labels) -> Option<SeriesHandle> {
         let idx = self.read();
         idx.by_labels
-            .find(labels.hash64(), |s| lock(s).labels == *labels)
+            .find(labels.hash64(), |s| s.labels == *labels)
             .cloned()
     }
 
@@ -470,7 +514,7 @@ impl Head {
     ) -> (SeriesHandle, bool) {
         let mut idx = self.write();
         let h = labels.hash64();
-        if let Some(s) = idx.by_labels.find(h, |s| lock(s).labels == *labels) {
+        if let Some(s) = idx.by_labels.find(h, |s| s.labels == *labels) {
             return (s.clone(), false);
         }
         let logged = sref.is_some();
@@ -485,14 +529,19 @@ impl Head {
                 r
             }
         };
-        let mut ms = MemSeries::new(labels.clone(), sref);
+        let mut ms = MemSeries::new();
         ms.logged = logged;
-        let s = Arc::new(Mutex::new(ms));
-        idx.series.insert(sref, s.clone());
-        // Growing the table re-hashes every series' labels (the hash is not stored: 8
-        // bytes a series), under the index's write lock, as the map did.
+        let s = Arc::new(HeadSeries {
+            labels: labels.clone(),
+            sref,
+            state: Mutex::new(ms),
+        });
+        idx.series
+            .insert_unique(ref_hash(sref), s.clone(), |s| ref_hash(s.sref));
+        // Growing the table hashes every series' labels again (the hash is not stored:
+        // 8 bytes a series).
         idx.by_labels
-            .insert_unique(h, s.clone(), |s| lock(s).labels.hash64());
+            .insert_unique(h, s.clone(), |s| s.labels.hash64());
         for (n, v) in labels.iter() {
             let p = idx
                 .postings
@@ -507,7 +556,7 @@ impl Head {
     }
 
     pub fn series_by_ref(&self, sref: SeriesRef) -> Option<SeriesHandle> {
-        self.read().series.get(&sref).cloned()
+        self.read().get(sref).cloned()
     }
 
     /// Append to a series handle.
@@ -515,7 +564,7 @@ impl Head {
         if t < self.min_valid_time.load(Ordering::Relaxed) {
             return Err(Rejected::OutOfBounds);
         }
-        let r = lock(s).append(t, v, self.chunk_range, &self.files);
+        let r = s.lock().append(s.sref, t, v, self.chunk_range, &self.files);
         if r.is_ok() {
             self.min_time.fetch_min(t, Ordering::Relaxed);
             self.max_time.fetch_max(t, Ordering::Relaxed);
@@ -534,8 +583,8 @@ impl Head {
             values.shrink_to_fit();
         }
         idx.postings.shrink_to_fit();
-        idx.series.shrink_to_fit();
-        idx.by_labels.shrink_to_fit(|s| lock(s).labels.hash64());
+        idx.series.shrink_to_fit(|s| ref_hash(s.sref));
+        idx.by_labels.shrink_to_fit(|s| s.labels.hash64());
     }
 
     /// Bytes of closed head chunks on disk.
@@ -578,8 +627,7 @@ impl Head {
                 .collect();
             let mut by_value: HashMap<Box<str>, Vec<SeriesRef>> = HashMap::new();
             for r in self.matching_by_postings(idx, &rest) {
-                if let Some(s) = idx.series.get(&r) {
-                    let s = lock(s);
+                if let Some(s) = idx.get(r) {
                     if let Some(v) = s.labels.get(SELECTION_LABEL).filter(|v| !v.is_empty()) {
                         by_value.entry(v.into()).or_default().push(r);
                     }
@@ -613,13 +661,11 @@ impl Head {
     /// [`Head::matching`] from the postings, without the standing selections.
     fn matching_by_postings(&self, idx: &Index, matchers: &[Matcher]) -> Vec<SeriesRef> {
         let mut cand = postings::candidates(&idx.postings, matchers, || {
-            idx.series.keys().copied().collect()
+            idx.series.iter().map(|s| s.sref).collect()
         });
         cand.retain(|r| {
-            idx.series.get(r).is_some_and(|s| {
-                let s = lock(s);
-                matchers.iter().all(|m| m.matches_labels(&s.labels))
-            })
+            idx.get(*r)
+                .is_some_and(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
         });
         cand
     }
@@ -629,9 +675,8 @@ impl Head {
         let idx = self.read();
         let refs = self.matching(&idx, matchers);
         refs.iter()
-            .filter_map(|r| idx.series.get(r))
+            .filter_map(|r| idx.get(*r))
             .filter_map(|s| {
-                let s = lock(s);
                 let chunks = s.chunks_in(mint, maxt, self.min_valid_time(), &self.files);
                 (!chunks.is_empty()).then(|| SeriesChunks {
                     labels: s.labels.clone(),
@@ -646,12 +691,12 @@ impl Head {
         let idx = self.read();
         self.matching(&idx, matchers)
             .iter()
-            .filter_map(|r| idx.series.get(r))
-            .filter_map(|s| {
-                let s = lock(s);
-                s.has_data_in(mint, maxt, self.min_valid_time(), &self.files)
-                    .then(|| s.labels.clone())
+            .filter_map(|r| idx.get(*r))
+            .filter(|s| {
+                s.lock()
+                    .has_data_in(s.sref, mint, maxt, self.min_valid_time(), &self.files)
             })
+            .map(|s| s.labels.clone())
             .collect()
     }
 
@@ -659,31 +704,29 @@ impl Head {
     /// Chunks are read one series at a time as the iterator goes, so persisting a head
     /// never holds more than one series' chunks beside the head itself.
     pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> impl Iterator<Item = SeriesChunks> + '_ {
-        let mut all: Vec<(Labels, SeriesHandle)> = self
-            .read()
-            .series
-            .values()
-            .map(|s| (lock(s).labels.clone(), s.clone()))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all.into_iter().filter_map(move |(labels, s)| {
-            let chunks = lock(&s).chunks_in(mint, maxt - 1, self.min_valid_time(), &self.files);
-            (!chunks.is_empty()).then_some(SeriesChunks { labels, chunks })
+        // Handles sorted by their labels (no copy of every series' labels).
+        let mut all: Vec<SeriesHandle> = self.read().series.iter().cloned().collect();
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        all.into_iter().filter_map(move |s| {
+            let chunks = s.chunks_in(mint, maxt - 1, self.min_valid_time(), &self.files);
+            (!chunks.is_empty()).then(|| SeriesChunks {
+                labels: s.labels.clone(),
+                chunks,
+            })
         })
     }
 
     /// Every series, in ref order (for WAL checkpoints).
     pub(crate) fn series_handles(&self) -> Vec<SeriesHandle> {
         let idx = self.read();
-        let mut v: Vec<(SeriesRef, SeriesHandle)> =
-            idx.series.iter().map(|(r, s)| (*r, s.clone())).collect();
-        v.sort_unstable_by_key(|x| x.0);
-        v.into_iter().map(|x| x.1).collect()
+        let mut v: Vec<SeriesHandle> = idx.series.iter().cloned().collect();
+        v.sort_unstable_by_key(|s| s.sref);
+        v
     }
 
     /// One series' chunks overlapping `[mint, maxt]`.
     pub(crate) fn chunks_of(&self, s: &SeriesHandle, mint: i64, maxt: i64) -> Vec<ChunkData> {
-        lock(s).chunks_in(mint, maxt, self.min_valid_time(), &self.files)
+        s.chunks_in(mint, maxt, self.min_valid_time(), &self.files)
     }
 
     /// Drop everything before `t` (persisted into a block) and series left empty.
@@ -692,13 +735,13 @@ impl Head {
         let mut idx = self.write();
         let mut empty = Vec::new();
         let mut new_min = i64::MAX;
-        for (r, s) in &idx.series {
-            let mut s = lock(s);
-            match s.truncate_before(t, &self.files) {
+        for s in &idx.series {
+            let mut g = s.lock();
+            match g.truncate_before(s.sref, t, &self.files) {
                 Some(first) => new_min = new_min.min(first),
                 None => {
-                    s.removed = true;
-                    empty.push((*r, s.labels.clone()));
+                    g.removed = true;
+                    empty.push((s.sref, s.labels.clone()));
                 }
             }
         }
@@ -770,14 +813,8 @@ impl Head {
         let mut names: Vec<String> = self
             .matching(&idx, matchers)
             .iter()
-            .filter_map(|r| idx.series.get(r))
-            .flat_map(|s| {
-                lock(s)
-                    .labels
-                    .iter()
-                    .map(|(n, _)| n.to_string())
-                    .collect::<Vec<_>>()
-            })
+            .filter_map(|r| idx.get(*r))
+            .flat_map(|s| s.labels.iter().map(|(n, _)| n.to_string()))
             .collect();
         names.sort();
         names.dedup();
@@ -790,8 +827,9 @@ impl Head {
         let idx = self.read();
         let series: usize = idx
             .series
-            .values()
-            .map(|s| lock(s).memory_bytes() + 48)
+            .iter()
+            // The handle in both tables, and the `Arc`'s counts.
+            .map(|s| s.memory_bytes() + 32)
             .sum();
         let postings: usize = idx
             .postings
@@ -820,8 +858,7 @@ mod tests {
     /// A series with its lock and the `Arc`'s counts fits a 128-byte allocation.
     #[test]
     fn a_series_fits_128_bytes() {
-        assert_eq!(std::mem::size_of::<MemSeries>(), 104);
-        assert!(std::mem::size_of::<Mutex<MemSeries>>() + 16 <= 128);
+        assert!(std::mem::size_of::<HeadSeries>() + 16 <= 128);
     }
 
     #[test]
@@ -843,8 +880,10 @@ mod tests {
     fn chunks_cut_at_120_samples_and_block_boundaries() {
         let h = Head::new(1000);
         let (s, _) = h.get_or_create(&l(&[("__name__", "a")]));
+        // A steady value: a few bits a sample, so that only the sample count and the
+        // range cut chunks here (not their size).
         for t in 0..300 {
-            h.append(&s, t * 5, t as f64).unwrap();
+            h.append(&s, t * 5, 1.0).unwrap();
         }
         let c = &h.select(&[], 0, i64::MAX)[0];
         // 200 samples per 1000 ms range, cut at 120 and at t=1000: [0,600) [600,1000) [1000,1495]
@@ -1009,7 +1048,7 @@ mod tests {
         }
         h.append(&b, 50, 1.0).unwrap();
         assert_eq!(h.truncate(200), 1);
-        assert!(lock(&b).removed);
+        assert!(b.lock().removed);
         assert_eq!(h.num_series(), 1);
         assert_eq!(
             h.select(&[], 0, i64::MAX)[0]
@@ -1036,7 +1075,7 @@ mod disk_tests {
         let (s, _) = h.get_or_create(&Labels::from_pairs([("__name__", "a")]));
         // 7 ms apart: chunks [0, 833] (120 samples), [840, 994], [1001, ...], ...
         for t in 0..400 {
-            h.append(&s, t * 7, t as f64).unwrap();
+            h.append(&s, t * 7, 1.0).unwrap();
         }
         assert!(h.chunk_files_bytes() > 0);
         let all = h.select(&[], 0, i64::MAX);
@@ -1114,8 +1153,8 @@ mod disk_tests {
         for (lo, hi) in windows {
             assert_eq!(read(&disk, lo, hi), read(&mem, lo, hi), "[{lo}, {hi}]");
         }
-        let before = lock(&handles[0][0]).memory_bytes();
-        assert!(lock(&handles[0][0]).last.is_some());
+        let before = handles[0][0].memory_bytes();
+        assert!(handles[0][0].lock().last.is_some());
         for t in [100, 1234, 1500, 2500, 4000, 5999] {
             disk.truncate(t);
             mem.truncate(t);
@@ -1139,9 +1178,9 @@ mod disk_tests {
         // About 60 closed chunks of `a` went through the files; its memory did not grow
         // with them (one link, whatever their number).
         assert!(
-            lock(a).memory_bytes() <= before + 64,
+            a.memory_bytes() <= before + 64,
             "{} > {before}",
-            lock(a).memory_bytes()
+            a.memory_bytes()
         );
     }
 }
