@@ -30,11 +30,12 @@ struct BitWriter {
 }
 
 impl BitWriter {
-    /// Start a new byte. Growing by 32 bytes rather than doubling keeps the open chunk
-    /// of each head series close to its size (a chunk ends near 150 to 250 bytes).
+    /// Start a new byte. Growing by 16 bytes rather than doubling keeps the open chunk
+    /// of each head series close to its size (a head chunk ends near 128 bytes; the
+    /// allocator's size classes are 16 bytes apart there).
     fn new_byte(&mut self) {
         if self.bytes.len() == self.bytes.capacity() {
-            self.bytes.reserve_exact(32);
+            self.bytes.reserve_exact(16);
         }
         self.bytes.push(0);
         self.free = 8;
