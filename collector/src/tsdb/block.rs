@@ -121,7 +121,8 @@ pub struct BlockWriter {
     meta: BlockMeta,
     chunks: BufWriter<File>,
     offset: u64,
-    entries: Vec<Entry>,
+    index: block_index::IndexWriter,
+    last: Option<Labels>,
     level: i32,
 }
 
@@ -138,6 +139,7 @@ impl BlockWriter {
         let tmp = parent.join(format!("{ulid}.tmp"));
         fs::create_dir_all(&tmp)?;
         let chunks = BufWriter::with_capacity(1 << 20, File::create(tmp.join("chunks"))?);
+        let index = block_index::IndexWriter::new(&tmp.join("index"))?;
         let sources = if sources.is_empty() {
             vec![ulid.clone()]
         } else {
@@ -156,7 +158,8 @@ impl BlockWriter {
             },
             chunks,
             offset: 0,
-            entries: Vec::new(),
+            index,
+            last: None,
             level: if level > 1 { 9 } else { 3 },
         })
     }
@@ -168,7 +171,7 @@ impl BlockWriter {
         labels: &Labels,
         samples: impl Iterator<Item = (i64, f64)>,
     ) -> io::Result<()> {
-        if self.entries.last().is_some_and(|e| e.labels >= *labels) {
+        if self.last.as_ref().is_some_and(|l| l >= labels) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("series {labels} added out of label order"),
@@ -206,13 +209,15 @@ impl BlockWriter {
             out
         };
         self.chunks.write_all(&frame)?;
-        self.entries.push(Entry {
+        let e = Entry {
             labels: labels.clone(),
             offset: self.offset,
             len: frame.len() as u64,
             min_t,
             max_t,
-        });
+        };
+        self.index.add(&e)?;
+        self.last = Some(e.labels);
         self.offset += frame.len() as u64;
         self.meta.stats.num_series += 1;
         self.meta.stats.num_samples += n;
@@ -223,15 +228,14 @@ impl BlockWriter {
     /// Write the index and meta, sync, and move the block to its real name. Returns
     /// `None` when no series was added (no block is written).
     pub fn finish(mut self) -> io::Result<Option<Block>> {
-        if self.entries.is_empty() {
+        if self.last.is_none() {
             drop(self.chunks);
             fs::remove_dir_all(&self.tmp)?;
             return Ok(None);
         }
         self.chunks.flush()?;
         self.chunks.get_ref().sync_all()?;
-        block_index::write(&self.tmp.join("index"), &self.entries)?;
-        self.entries = Vec::new();
+        self.index.finish()?;
         let meta = serde_json::to_vec_pretty(&self.meta).map_err(io::Error::other)?;
         write_synced(&self.tmp.join("meta.json"), &meta)?;
         sync_dir(&self.tmp);
@@ -631,6 +635,12 @@ mod tests {
         assert_eq!(got[0].samples(150, 300).count(), 11);
         assert_eq!(blk.select(&[], 20_000, 30_000).len(), 0);
         assert!(!d.path().join(format!("{}.tmp", blk.meta.ulid)).exists());
+        // The index writer's scratch file is gone.
+        let files: Vec<String> = fs::read_dir(blk.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!files.iter().any(|f| f.contains("entries")), "{files:?}");
     }
 
     /// A long series is stored in parts; a short window decodes only its part, and every
@@ -826,6 +836,7 @@ mod tests {
             block_index::MAGIC
         );
         assert!(!dir.join("index.v2.tmp").exists());
+        assert!(!dir.join("index.v2.entries").exists());
         let got = blk.select(&[], 0, 1_000_000);
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {

@@ -56,17 +56,130 @@ pub(crate) struct Entry {
 
 /// Write an index of `entries` (in label order) to `path`, synced.
 pub(crate) fn write(path: &Path, entries: &[Entry]) -> io::Result<()> {
-    // Symbols: every name and value, and "" (the list of all series).
-    let mut symbols: Vec<&str> = vec![""];
+    let mut w = IndexWriter::new(path)?;
     for e in entries {
-        for (n, v) in e.labels.iter() {
-            symbols.push(n);
-            symbols.push(v);
-        }
+        w.add(e)?;
     }
+    w.finish()
+}
+
+/// Writes an index as series are added: each entry goes to a scratch file beside the
+/// index as it comes, so that persisting a head of a million series does not hold every
+/// series' labels again until the symbols are known; only the distinct names and values
+/// are kept.
+pub(crate) struct IndexWriter {
+    path: std::path::PathBuf,
+    scratch_path: std::path::PathBuf,
+    scratch: BufWriter<File>,
+    symbols: std::collections::HashSet<Box<str>>,
+    n: u64,
+}
+
+impl IndexWriter {
+    pub fn new(path: &Path) -> io::Result<IndexWriter> {
+        let scratch_path = path.with_extension("entries");
+        let scratch = BufWriter::with_capacity(1 << 20, File::create(&scratch_path)?);
+        Ok(IndexWriter {
+            path: path.to_path_buf(),
+            scratch_path,
+            scratch,
+            symbols: std::collections::HashSet::from([Box::from("")]),
+            n: 0,
+        })
+    }
+
+    /// Add the next series (in label order: the caller checks).
+    pub fn add(&mut self, e: &Entry) -> io::Result<()> {
+        for (n, v) in e.labels.iter() {
+            for s in [n, v] {
+                if !self.symbols.contains(s) {
+                    self.symbols.insert(s.into());
+                }
+            }
+        }
+        let mut b = Vec::with_capacity(e.labels.as_bytes().len() + 40);
+        write_uvarint(&mut b, e.labels.as_bytes().len() as u64);
+        b.extend_from_slice(e.labels.as_bytes());
+        write_uvarint(&mut b, e.offset);
+        write_uvarint(&mut b, e.len);
+        write_uvarint(&mut b, zigzag(e.min_t));
+        write_uvarint(&mut b, zigzag(e.max_t));
+        self.scratch.write_all(&b)?;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Write the index (symbols, the series from the scratch file, postings, table,
+    /// footer), sync it, and remove the scratch file.
+    pub fn finish(self) -> io::Result<()> {
+        let IndexWriter {
+            path,
+            scratch_path,
+            scratch,
+            symbols,
+            n,
+        } = self;
+        scratch.into_inner().map_err(|e| e.into_error())?;
+        let r = write_from_scratch(&path, &scratch_path, symbols, n);
+        let _ = std::fs::remove_file(&scratch_path);
+        r
+    }
+}
+
+/// The scratch file's entries, one at a time.
+fn scratch_entries(path: &Path) -> io::Result<impl Iterator<Item = io::Result<Entry>>> {
+    use std::io::Read;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, File::open(path)?);
+    let bad = || corrupt("malformed index scratch file");
+    let uvarint = move |r: &mut std::io::BufReader<File>| -> io::Result<Option<u64>> {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let mut byte = [0u8; 1];
+            if r.read(&mut byte)? == 0 {
+                return if shift == 0 { Ok(None) } else { Err(bad()) };
+            }
+            v |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] < 0x80 {
+                return Ok(Some(v));
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(bad());
+            }
+        }
+    };
+    Ok(std::iter::from_fn(move || {
+        let mut next = || -> io::Result<Option<Entry>> {
+            let Some(len) = uvarint(&mut r)? else {
+                return Ok(None);
+            };
+            let mut lb = vec![0u8; len as usize];
+            r.read_exact(&mut lb)?;
+            let labels = Labels::from_bytes(&lb).ok_or_else(bad)?;
+            let mut field = || uvarint(&mut r)?.ok_or_else(bad);
+            let (offset, len, min_t, max_t) = (field()?, field()?, field()?, field()?);
+            Ok(Some(Entry {
+                labels,
+                offset,
+                len,
+                min_t: unzigzag(min_t),
+                max_t: unzigzag(max_t),
+            }))
+        };
+        next().transpose()
+    }))
+}
+
+fn write_from_scratch(
+    path: &Path,
+    scratch: &Path,
+    symbols: std::collections::HashSet<Box<str>>,
+    num_series: u64,
+) -> io::Result<()> {
+    // Symbols: every name and value, and "" (the list of all series).
+    let mut symbols: Vec<Box<str>> = symbols.into_iter().collect();
     symbols.sort_unstable();
-    symbols.dedup();
-    let sym = |s: &str| symbols.binary_search(&s).unwrap_or(0) as u64;
+    let sym = |s: &str| symbols.binary_search_by(|x| (**x).cmp(s)).unwrap_or(0) as u64;
 
     let mut out: Vec<u8> = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -89,9 +202,10 @@ pub(crate) fn write(path: &Path, entries: &[Entry]) -> io::Result<()> {
     // Postings by (name, value) symbol numbers; the series' references grow, so each
     // list is sorted as it is built.
     let mut postings: std::collections::BTreeMap<(u64, u64), Vec<u32>> = Default::default();
-    let mut all = Vec::with_capacity(entries.len());
+    let mut all = Vec::with_capacity(num_series as usize);
     let mut e_buf = Vec::with_capacity(256);
-    for e in entries {
+    for e in scratch_entries(scratch)? {
+        let e = e?;
         let r = (pos - series_start) / ALIGN;
         let r = u32::try_from(r).map_err(|_| io::Error::other("block index over 64 GiB"))?;
         all.push(r);
@@ -139,7 +253,7 @@ pub(crate) fn write(path: &Path, entries: &[Entry]) -> io::Result<()> {
     footer.extend_from_slice(&symbols_len.to_le_bytes());
     footer.extend_from_slice(&table_off.to_le_bytes());
     footer.extend_from_slice(&(table.len() as u64).to_le_bytes());
-    let n = u32::try_from(entries.len()).map_err(|_| io::Error::other("too many series"))?;
+    let n = u32::try_from(num_series).map_err(|_| io::Error::other("too many series"))?;
     footer.extend_from_slice(&n.to_le_bytes());
     footer.extend_from_slice(&series_start.to_le_bytes());
     let mut h = crc32fast::Hasher::new();
