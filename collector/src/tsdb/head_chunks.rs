@@ -24,8 +24,8 @@ const FILE_SIZE: u64 = 64 << 20;
 /// and where the series' chunk before it is (file and offset, `u32` each; file 0: none).
 const HEADER: u64 = 22;
 
-/// Where a closed chunk's bytes are. File ids start at 1, so that an enum holding a
-/// `DiskRef` can keep its tag in the id's zero (a head series keeps one per chunk).
+/// Where a closed chunk's bytes are. File ids start at 1, so that an `Option<DiskRef>`
+/// keeps its tag in the id's zero (a head series keeps one: its newest closed chunk's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DiskRef {
     pub file: NonZeroU32,
