@@ -2,15 +2,16 @@
 //!
 //! `cargo run --release -p meshscope-collector --example headbench -- [SERIES] [SAMPLES] [STEP_MS]`
 //!
-//! A full head (3 h, at which the first block is cut): `-- 1000000 1080 10000` (1,080
-//! samples 10 s apart); with the memory after the block is cut and the head truncated.
-//!
 //! Creates SERIES series shaped like the simulated mesh's (a metric name and six labels:
-//! instance, job, node, role, and two per-series labels), appends SAMPLES samples to each
-//! at 15 s steps (or STEP_MS) (integer counters with noisy increments and two-decimal gauges) (through the WAL, as the scrape path does, one commit per "scrape" of
-//! 500 series), and prints the process RSS growth per series, the head's own estimate,
-//! and samples/s on one thread. It then runs the store's maintenance, as the collector
-//! does every minute, before measuring memory.
+//! instance, job, node, role, and two per-series labels) and appends SAMPLES samples to
+//! each, STEP_MS apart (15 s by default): integer counters with noisy increments and
+//! two-decimal gauges, through the WAL as the scrape path does, one commit per "scrape"
+//! of 500 series. It then runs the store's maintenance, as the collector does every
+//! minute, and prints the process RSS growth per series before and after it, the head's
+//! own estimate, and samples/s on one thread.
+//!
+//! A full head: `-- 1000000 1082 10000` (3 h at 10 s and just past it, so that the
+//! maintenance persists the first block and truncates the head).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
 
 use std::time::Instant;
