@@ -523,13 +523,13 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
     // roles and hours, and the hourly series, which are gaps until the first hour of the
     // run ends. A run that crossed an hour's end has an hourly value evaluated from
     // different rule instants: then only the slides without hourly data are compared.
+    // (Incidents are hourly too: a node over an SLO target is found to the hour. CI failed
+    // on them in a run that crossed 17:00.)
     let crossed = (start / 3600.0).floor() != (now() / 3600.0).floor();
     let mut compared = 0;
     for (x, y) in sa.iter().zip(sb) {
         let title = x["title"].as_str().unwrap_or("");
-        let hourly = !(title.starts_with("Availability")
-            || title.starts_with("Incidents")
-            || title.starts_with("Messaging health"));
+        let hourly = !(title.starts_with("Availability") || title.starts_with("Messaging health"));
         if crossed && hourly {
             continue;
         }
@@ -551,7 +551,9 @@ fn the_viewer_and_reporter_read_the_mesh_from_prometheus_fed_by_remote_write() {
         );
         compared += 1;
     }
-    assert!(compared >= 3, "{compared} slides compared");
+    // At least the title slide and availability; with every slide before an hour ends.
+    let want = if crossed { 2 } else { 3 };
+    assert!(compared >= want, "{compared} slides compared");
     for (x, y) in sa.iter().zip(sb) {
         assert_eq!(x["title"], y["title"]);
         for (p, q) in x["charts"]
