@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::block_index::{self, Entry, IndexReader};
+use super::block_index::{self, corrupt, unzigzag, zigzag, Entry, IndexReader};
 use super::chunk::SAMPLES_PER_CHUNK;
 use super::labels::{read_uvarint, write_uvarint, Labels, Matcher};
 use super::postings;
@@ -77,17 +77,6 @@ pub struct Block {
     index: IndexReader,
     chunks: File,
     size: u64,
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn corrupt(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
 /// A new ULID: 48 bits of milliseconds and 80 random bits, Crockford base32.
@@ -713,12 +702,7 @@ mod tests {
         let mut body = Vec::new();
         write_uvarint(&mut body, entries.len() as u64);
         for e in entries {
-            write_uvarint(&mut body, e.labels.as_bytes().len() as u64);
-            body.extend_from_slice(e.labels.as_bytes());
-            write_uvarint(&mut body, e.offset);
-            write_uvarint(&mut body, e.len);
-            write_uvarint(&mut body, zigzag(e.min_t));
-            write_uvarint(&mut body, zigzag(e.max_t));
+            block_index::encode_raw_entry(e, &mut body);
         }
         let mut idx = compress(&body, 3).unwrap();
         let crc = crc32fast::hash(&idx);

@@ -38,10 +38,10 @@ pub(crate) const MAGIC: &[u8; 8] = b"MSINDEX2";
 const FOOTER: usize = 48;
 const ALIGN: u64 = 16;
 
-fn zigzag(v: i64) -> u64 {
+pub(super) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
-fn unzigzag(v: u64) -> i64 {
+pub(super) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
@@ -98,12 +98,7 @@ impl IndexWriter {
             }
         }
         let mut b = Vec::with_capacity(e.labels.as_bytes().len() + 40);
-        write_uvarint(&mut b, e.labels.as_bytes().len() as u64);
-        b.extend_from_slice(e.labels.as_bytes());
-        write_uvarint(&mut b, e.offset);
-        write_uvarint(&mut b, e.len);
-        write_uvarint(&mut b, zigzag(e.min_t));
-        write_uvarint(&mut b, zigzag(e.max_t));
+        encode_raw_entry(e, &mut b);
         self.scratch.write_all(&b)?;
         self.n += 1;
         Ok(())
@@ -124,6 +119,18 @@ impl IndexWriter {
         let _ = std::fs::remove_file(&scratch_path);
         r
     }
+}
+
+/// An entry as the scratch file holds it, which is also how a version-1 index held it:
+/// `uvarint` length and packed labels, `uvarint` offset and length, `zigzag` first and
+/// last timestamps.
+pub(super) fn encode_raw_entry(e: &Entry, out: &mut Vec<u8>) {
+    write_uvarint(out, e.labels.as_bytes().len() as u64);
+    out.extend_from_slice(e.labels.as_bytes());
+    write_uvarint(out, e.offset);
+    write_uvarint(out, e.len);
+    write_uvarint(out, zigzag(e.min_t));
+    write_uvarint(out, zigzag(e.max_t));
 }
 
 /// The scratch file's entries, one at a time.
@@ -289,7 +296,7 @@ pub(crate) struct IndexReader {
     num_series: u32,
 }
 
-fn corrupt(what: impl Into<String>) -> io::Error {
+pub(super) fn corrupt(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 

@@ -120,7 +120,7 @@ impl MemSeries {
         files
             .with_kept(sref, |k| k.iter().any(|c| c.max_t >= lo && c.min_t <= maxt))
             .unwrap_or(false)
-            || self.closed_from(lo, files).any(|(_, h)| h.min_t <= maxt)
+            || self.closed_headers_from(lo, files).any(|h| h.min_t <= maxt)
     }
 
     /// Append one sample; `chunk_range` aligns chunk boundaries with block boundaries.
@@ -183,22 +183,33 @@ impl MemSeries {
         }
     }
 
-    /// The links from the newest closed chunk on disk back, each chunk's header with
-    /// it, while chunks end at or after `lo`. None when the open chunk starts at or
-    /// before `lo`: every closed chunk ends before it.
-    fn closed_from<'a>(
+    /// The closed chunks on disk from the newest back, while they end at or after `lo`,
+    /// each as `read` gives it (its header alone, or with its bytes: one `pread` either
+    /// way). None when the open chunk starts at or before `lo`: every closed chunk ends
+    /// before it.
+    fn closed_from<'a, T>(
         &self,
         lo: i64,
         files: &'a HeadChunks,
-    ) -> impl Iterator<Item = (DiskRef, Header)> + 'a {
+        read: impl Fn(&HeadChunks, DiskRef) -> Option<(Header, T)> + 'a,
+    ) -> impl Iterator<Item = (Header, T)> + 'a {
         let skip = self.open_chunk().is_some_and(|a| a.min_time() <= lo);
         let mut next = if skip { None } else { self.last };
         std::iter::from_fn(move || {
-            let at = next?;
-            let h = files.header(at).filter(|h| h.max_t >= lo)?;
+            let (h, x) = read(files, next?).filter(|(h, _)| h.max_t >= lo)?;
             next = h.prev;
-            Some((at, h))
+            Some((h, x))
         })
+    }
+
+    /// [`MemSeries::closed_from`] reading headers only.
+    fn closed_headers_from<'a>(
+        &self,
+        lo: i64,
+        files: &'a HeadChunks,
+    ) -> impl Iterator<Item = Header> + 'a {
+        self.closed_from(lo, files, |f, at| f.header(at).map(|h| (h, ())))
+            .map(|(h, ())| h)
     }
 
     /// Chunks overlapping `[mint, maxt]`, the open one included, in time order. Closed
@@ -214,9 +225,9 @@ impl MemSeries {
     ) -> Vec<ChunkData> {
         let lo = mint.max(floor);
         let mut out: Vec<ChunkData> = self
-            .closed_from(lo, files)
-            .filter(|(_, h)| h.min_t <= maxt)
-            .filter_map(|(at, _)| files.read(at).map(|(_, c)| c))
+            .closed_from(lo, files, HeadChunks::read)
+            .filter(|(h, _)| h.min_t <= maxt)
+            .map(|(_, c)| c)
             .collect();
         out.reverse();
         let kept = files.with_kept(sref, |k| {
@@ -252,7 +263,7 @@ impl MemSeries {
             .flatten();
         // The start of the oldest chunk on disk that ends at or after `t`, found by
         // following the links back.
-        let oldest_on_disk = self.closed_from(t, files).last().map(|(_, h)| h.min_t);
+        let oldest_on_disk = self.closed_headers_from(t, files).last().map(|h| h.min_t);
         if oldest_on_disk.is_none() {
             // Every chunk on disk ends before `t` (when the open chunk starts at or before
             // `t`, they end before it).
