@@ -38,10 +38,10 @@ fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
         None => Labels::default(),
         Some(LabelModifier::Include(names)) => {
-            l.retain_names(|n| names.labels.iter().any(|x| x == n))
+            l.retain_names(|n| names.labels.iter().any(|x| x.as_bytes() == n))
         }
         Some(LabelModifier::Exclude(names)) => {
-            l.retain_names(|n| n != "__name__" && !names.labels.iter().any(|x| x == n))
+            l.retain_names(|n| n != b"__name__" && !names.labels.iter().any(|x| x.as_bytes() == n))
         }
     }
 }

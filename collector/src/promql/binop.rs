@@ -94,9 +94,9 @@ struct Matching<'a> {
 impl Matching<'_> {
     fn signature(&self, l: &Labels) -> Labels {
         if self.on {
-            l.retain_names(|n| self.names.iter().any(|x| x == n))
+            l.retain_names(|n| self.names.iter().any(|x| x.as_bytes() == n))
         } else {
-            l.retain_names(|n| n != "__name__" && !self.names.iter().any(|x| x == n))
+            l.retain_names(|n| n != b"__name__" && !self.names.iter().any(|x| x.as_bytes() == n))
         }
     }
 }

@@ -596,7 +596,7 @@ pub(super) fn drop_name(l: &Labels) -> Labels {
     if l.get("__name__").is_none() {
         return l.clone();
     }
-    l.retain_names(|n| n != "__name__")
+    l.retain_names(|n| n != b"__name__")
 }
 
 /// Prometheus fails a step whose output has two series with the same labels.

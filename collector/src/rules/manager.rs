@@ -138,10 +138,13 @@ pub struct RuleManager {
 /// After a scrape commits, the mesh model waits this long for the rest of a round of
 /// scrapes before it evaluates the nodes they wrote...
 const FOLLOW_SETTLE_MS: i64 = 50;
-/// ...and keeps at least an eighth of the shortest scrape interval between evaluations,
-/// within these bounds (the nodes scraped meanwhile are evaluated together). Every
-/// evaluation has a fixed cost (each rule's selectors, whatever the nodes); spacing them
-/// out bounds it, and a model sample is still at most an interval + an eighth old (the
+/// ...and evaluates on ticks of a quarter of the shortest scrape interval, within these
+/// bounds, rounded down to divide the interval (the nodes scraped between two ticks are
+/// evaluated together). Every evaluation has a fixed cost (each rule's selectors,
+/// whatever the nodes); fewer, larger batches bound it. The ticks sit on multiples of
+/// the spacing and a target's scrapes on a fixed offset in its interval, so a node is
+/// evaluated at the same point after each of its scrapes: its model sample is at most
+/// an interval old (+ the settle time and the evaluation), whatever the spacing (the
 /// freshness target is an interval + 1 s; the viewer's 2 s latency at 1 s intervals
 /// needs the lower bound).
 const FOLLOW_SPACING_MS: (i64, i64) = (250, 1000);
@@ -165,11 +168,10 @@ impl RuleManager {
     }
 
     /// The shortest scrape interval of the configuration (ms): the per-node evaluations
-    /// are spaced by an eighth of it (see [`FOLLOW_SPACING_MS`]).
+    /// are spaced by a quarter of it (see [`FOLLOW_SPACING_MS`]).
     pub fn set_scrape_interval(&self, shortest_ms: i64) {
-        let (lo, hi) = FOLLOW_SPACING_MS;
         self.follow_spacing_ms
-            .store((shortest_ms / 8).clamp(lo, hi), Ordering::Relaxed);
+            .store(follow_spacing(shortest_ms), Ordering::Relaxed);
     }
 
     /// Evaluate the embedded mesh model right after scrapes commit, for the nodes those
@@ -303,18 +305,21 @@ impl RuleManager {
         stop: CancellationToken,
     ) {
         let mut rx = committed.subscribe();
-        let mut last = i64::MIN / 2;
+        // The last evaluation's timestamp and tick.
+        let (mut last, mut last_tick) = (i64::MIN / 2, i64::MIN / 2);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 r = rx.changed() => if r.is_err() { return },
             }
             let spacing = self.follow_spacing_ms.load(Ordering::Relaxed);
-            let delay = FOLLOW_SETTLE_MS.max(last + spacing - now_ms());
+            let now = now_ms();
+            let tick = next_tick(now, last_tick, spacing);
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(delay as u64)) => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis((tick - now) as u64)) => {}
             }
+            last_tick = tick;
             // What committed while we waited is in this evaluation.
             rx.borrow_and_update();
             let list: Vec<String> = committed
@@ -408,6 +413,32 @@ impl RuleManager {
         for g in groups.iter().filter(|g| g.node_grouped) {
             self.evaluate(g, ts, Some(&nodes));
         }
+    }
+}
+
+/// The spacing of per-node evaluations for the shortest scrape interval `interval_ms`:
+/// a quarter of it within [`FOLLOW_SPACING_MS`], rounded down to divide it (when the
+/// bounds allow), so that the ticks fall at the same points of every interval.
+fn follow_spacing(interval_ms: i64) -> i64 {
+    let (lo, hi) = FOLLOW_SPACING_MS;
+    let s = (interval_ms / 4).clamp(lo, hi);
+    if interval_ms < lo {
+        return s;
+    }
+    let per_interval = (interval_ms + s - 1) / s;
+    (interval_ms / per_interval).max(lo)
+}
+
+/// When the next per-node evaluation runs: the first multiple of `spacing` at least the
+/// settle time after `now` and after the `last_tick`.
+fn next_tick(now: i64, last_tick: i64, spacing: i64) -> i64 {
+    let spacing = spacing.max(1);
+    let earliest = (now + FOLLOW_SETTLE_MS).max(last_tick.saturating_add(spacing));
+    let rem = earliest.rem_euclid(spacing);
+    if rem == 0 {
+        earliest
+    } else {
+        earliest - rem + spacing
     }
 }
 
@@ -655,6 +686,50 @@ fn eval_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_node_evaluations_tick_on_divisors_of_the_scrape_interval() {
+        let (lo, hi) = FOLLOW_SPACING_MS;
+        for iv in [
+            100, 250, 1000, 2000, 3000, 5000, 7000, 10_000, 15_000, 60_000,
+        ] {
+            let s = follow_spacing(iv);
+            assert!((lo..=hi).contains(&s), "{iv}: {s}");
+            if iv >= lo {
+                assert_eq!(iv % s, 0, "{iv}: {s} does not divide it");
+                assert!(s <= (iv / 4).max(lo), "{iv}: {s}");
+            }
+        }
+        assert_eq!(follow_spacing(1000), 250);
+        assert_eq!(follow_spacing(5000), 1000);
+        assert_eq!(follow_spacing(3000), 750);
+        assert_eq!(follow_spacing(7000), 1000);
+        assert_eq!(follow_spacing(1500), 375);
+    }
+
+    #[test]
+    fn the_next_tick_is_a_multiple_after_the_settle_time_and_the_last_tick() {
+        for spacing in [250, 1000] {
+            for now in (1_000_000..1_003_000).step_by(7) {
+                for last_tick in [i64::MIN / 2, now - 5000, now - spacing, now, now + 100] {
+                    let last_tick = last_tick - last_tick.rem_euclid(spacing);
+                    let t = next_tick(now, last_tick, spacing);
+                    assert_eq!(t % spacing, 0);
+                    assert!(t >= now + FOLLOW_SETTLE_MS && t >= last_tick + spacing);
+                    // The first such multiple.
+                    let prev = t - spacing;
+                    assert!(prev < now + FOLLOW_SETTLE_MS || prev < last_tick + spacing);
+                }
+            }
+        }
+        // A node scraped at the same offset in every interval is evaluated at the same
+        // offset after it: its model sample is at most one interval old.
+        let (iv, spacing) = (5000, follow_spacing(5000));
+        let offsets: Vec<i64> = (0..10)
+            .map(|k| next_tick(k * iv + 1234, k * iv - 2 * spacing, spacing) - k * iv)
+            .collect();
+        assert!(offsets.iter().all(|o| *o == offsets[0]), "{offsets:?}");
+    }
 
     #[test]
     fn templates_expand_labels_and_value() {

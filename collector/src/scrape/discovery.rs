@@ -217,19 +217,28 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Whether a file system event in a watched directory can change the targets. As in
-/// Prometheus, any entry of the directory created, written, renamed or removed counts
-/// (Kubernetes swaps a ConfigMap's files by renaming a `..data` symlink, not the file),
-/// attribute changes do not; and reading a file does not either (inotify's open, access
-/// and close-after-read, which fsnotify does not report): reacting to those made every
-/// read of the targets file trigger the next one, about 16 reads a second of the file.
-fn changes_targets(ev: &notify::Event) -> bool {
+/// Prometheus, a targets file created, written, renamed or removed counts (Kubernetes
+/// swaps a ConfigMap's files by renaming a `..data` symlink, not the file: entries named
+/// `..*` count too), attribute changes do not; and reading a file does not either
+/// (inotify's open, access and close-after-read, which fsnotify does not report):
+/// reacting to those made every read of the targets file trigger the next one, about 16
+/// reads a second of the file. Unlike Prometheus, other files of the directory do not
+/// count: a log or a store written beside the targets file made the collector re-read
+/// it on every write.
+fn changes_targets(ev: &notify::Event, patterns: &[glob::Pattern]) -> bool {
     use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
-    match ev.kind {
+    let kind = match ev.kind {
         // Closing a file opened for writing is when an editor's or a tool's write is done.
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
         _ => true,
-    }
+    };
+    let ours = |p: &PathBuf| {
+        patterns.iter().any(|pat| pat.matches_path(p))
+            || p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+    };
+    kind && (ev.paths.is_empty() || ev.need_rescan() || ev.paths.iter().any(ours))
 }
 
 /// Run one `file_sd_configs` entry until cancelled, sending the groups of all its files
@@ -253,10 +262,14 @@ pub async fn run_file_sd(
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
+    let globs: Vec<glob::Pattern> = patterns
+        .iter()
+        .filter_map(|p| glob::Pattern::new(&p.to_string_lossy()).ok())
+        .collect();
     let watcher = {
         use notify::Watcher;
         let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok_and(|ev| changes_targets(&ev)) {
+            if res.is_ok_and(|ev| changes_targets(&ev, &globs)) {
                 let _ = ev_tx.send(());
             }
         });
@@ -332,9 +345,31 @@ mod tests {
     use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
     use notify::event::{MetadataKind, RemoveKind, RenameMode};
     use notify::Event;
+    use std::path::PathBuf;
 
     fn ev(kind: EventKind, path: &str) -> Event {
         Event::new(kind).add_path(path.into())
+    }
+
+    fn pats() -> Vec<glob::Pattern> {
+        vec![glob::Pattern::new("/sd/t*.json").unwrap()]
+    }
+
+    #[test]
+    fn only_the_targets_files_and_a_configmaps_entries_count() {
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(changes_targets(&ev(write, "/sd/targets.json"), &pats()));
+        assert!(!changes_targets(&ev(write, "/sd/collector.log"), &pats()));
+        assert!(!changes_targets(&ev(write, "/sd/other.json"), &pats()));
+        // An editor's temporary file renamed over the targets file.
+        let rename = Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from("/sd/.t.json.swp"))
+            .add_path(PathBuf::from("/sd/t.json"));
+        assert!(changes_targets(&rename, &pats()));
+        // A queue overflow: anything may have changed.
+        assert!(changes_targets(&Event::new(write), &pats()));
+        let rescan = ev(write, "/sd/x").set_flag(notify::event::Flag::Rescan);
+        assert!(changes_targets(&rescan, &pats()));
     }
 
     #[test]
@@ -346,7 +381,7 @@ mod tests {
             EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
         ];
         for k in unchanged {
-            assert!(!changes_targets(&ev(k, "/sd/t.json")), "{k:?}");
+            assert!(!changes_targets(&ev(k, "/sd/t.json"), &pats()), "{k:?}");
         }
         let changes = [
             EventKind::Create(CreateKind::File),
@@ -356,10 +391,10 @@ mod tests {
             EventKind::Access(AccessKind::Close(AccessMode::Write)),
         ];
         for k in changes {
-            assert!(changes_targets(&ev(k, "/sd/t.json")), "{k:?}");
+            assert!(changes_targets(&ev(k, "/sd/t.json"), &pats()), "{k:?}");
         }
         // A ConfigMap's update renames its `..data` symlink, not the targets file.
         let swap = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
-        assert!(changes_targets(&ev(swap, "/sd/..data")));
+        assert!(changes_targets(&ev(swap, "/sd/..data"), &pats()));
     }
 }
