@@ -37,6 +37,8 @@ command -v prometheus-frr-exporter >/dev/null || need+=(prometheus-frr-exporter)
 command -v ip >/dev/null && command -v bridge >/dev/null || need+=(iproute2)
 # The scale-out engine: VictoriaMetrics 1.79 as a remote-write receiver and a source.
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+# Alert delivery: Alertmanager 0.25.
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} ..." >&2
     SUDO=""

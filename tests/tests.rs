@@ -135,6 +135,7 @@ fn simulated_history_imports_and_dumps_back() {
     assert!(String::from_utf8_lossy(&a.stdout).contains("bytes per sample"));
 }
 
+mod alerts;
 mod collect;
 mod dashboards;
 mod faults;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod exposition;
+pub mod notifier;
 pub mod promql;
 pub mod remote;
 pub mod rules;

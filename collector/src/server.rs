@@ -48,6 +48,10 @@ pub struct CollectorOptions {
     pub shard: Option<(u64, u64)>,
     /// `--web.max-connections`, `--web.read-timeout`.
     pub serve: crate::serve::ServeOptions,
+    /// `--alertmanager.notification-queue-capacity`.
+    pub notification_queue_capacity: usize,
+    /// `--rules.alert.resend-delay` (ms).
+    pub alert_resend_delay_ms: i64,
 }
 
 /// Read the configuration file and apply `--shard`.
@@ -73,6 +77,7 @@ pub struct Collector {
     pub query_concurrency: usize,
     pub rules: Arc<RuleManager>,
     pub remote: Arc<crate::remote::RemoteWrite>,
+    pub notifier: Arc<crate::notifier::Notifier>,
     mesh_model_rules: bool,
     flags: std::collections::BTreeMap<String, String>,
     retention: String,
@@ -119,6 +124,7 @@ impl Collector {
                     .set_scrape_interval(shortest_scrape_interval(&cfg));
                 self.rules.apply(groups, cfg.global.evaluation_interval().0);
                 self.remote.apply(&cfg)?;
+                self.notifier.apply(&cfg)?;
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
                 Ok(())
             });
@@ -178,6 +184,15 @@ pub async fn run(
     rules.follow_scrapes(scrape.stats.committed.clone());
     rules.set_scrape_interval(shortest_scrape_interval(&cfg));
     rules.apply(groups, cfg.global.evaluation_interval().0);
+    let notifier =
+        crate::notifier::Notifier::start(opts.notification_queue_capacity, shutdown.clone());
+    notifier.apply(&cfg).map_err(anyhow::Error::msg)?;
+    let local = listener.local_addr()?;
+    rules.set_notifier(
+        notifier.clone(),
+        format!("http://{local}"),
+        opts.alert_resend_delay_ms,
+    );
     let c = Arc::new(Collector {
         db: db.clone(),
         scrape: scrape.clone(),
@@ -191,6 +206,7 @@ pub async fn run(
         query_concurrency: opts.query_concurrency,
         rules,
         remote: remote.clone(),
+        notifier,
         shard: opts.shard,
         serve_stats: Arc::default(),
         mesh_model_rules: opts.mesh_model_rules,
@@ -315,11 +331,32 @@ pub fn router(c: Arc<Collector>) -> Router {
         .route("/api/v1/status/flags", get(status_flags))
         .route("/api/v1/status/runtimeinfo", get(status_runtimeinfo))
         .route("/api/v1/status/tsdb", get(status_tsdb))
+        .route("/api/v1/alertmanagers", get(alertmanagers))
         .with_state(c.clone())
         .merge(crate::api::router(Arc::new(
             crate::api::ApiState::new(c.db.clone(), c.query.clone(), c.query_concurrency)
                 .with_rules(c.rules.clone()),
         )))
+}
+
+/// `/api/v1/alertmanagers`: the Alertmanagers alerts are sent to, and the ones
+/// relabelling dropped, as Prometheus shows them.
+async fn alertmanagers(State(c): State<Arc<Collector>>) -> Response {
+    let d = c.notifier.discovered();
+    let active: Vec<serde_json::Value> = d
+        .active
+        .iter()
+        .map(|u| serde_json::json!({ "url": u }))
+        .collect();
+    let dropped: Vec<serde_json::Value> = d
+        .dropped
+        .iter()
+        .map(|l| serde_json::json!({ "discoveredLabels": l }))
+        .collect();
+    crate::api::success(serde_json::json!({
+        "activeAlertmanagers": active,
+        "droppedAlertmanagers": dropped,
+    }))
 }
 
 async fn ready(State(c): State<Arc<Collector>>) -> Response {
@@ -817,6 +854,83 @@ async fn metrics(State(c): State<Arc<Collector>>) -> Response {
         "When the configuration was last loaded successfully.",
         &[("", c.reload_ok_at.load(Ordering::Relaxed) as f64 / 1000.0)],
     );
+    // The notifier's, by Alertmanager.
+    let n = &c.notifier;
+    let by_am: Vec<(String, Arc<crate::notifier::AmStats>)> = {
+        let mut v: Vec<_> = crate::notifier::lock(&n.stats)
+            .iter()
+            .map(|(u, s)| {
+                (
+                    format!("{{alertmanager=\"{}\"}}", escape_label_value(u)),
+                    s.clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    type Field = fn(&crate::notifier::AmStats) -> &std::sync::atomic::AtomicU64;
+    let fields: [(&str, &str, &str, Field, f64); 2] = [
+        (
+            "meshscope_notifications_sent_total",
+            "counter",
+            "Alerts sent, by Alertmanager.",
+            |s| &s.sent,
+            1.0,
+        ),
+        (
+            "meshscope_notifications_errors_total",
+            "counter",
+            "Alerts whose sending failed, by Alertmanager.",
+            |s| &s.errors,
+            1.0,
+        ),
+    ];
+    for (name, ty, help, f, scale) in fields {
+        let samples: Vec<(&str, f64)> = by_am
+            .iter()
+            .map(|(l, s)| (l.as_str(), r(f(s)) * scale))
+            .collect();
+        family(name, ty, help, &samples);
+    }
+    family(
+        "meshscope_notifications_dropped_total",
+        "counter",
+        "Alerts dropped: the queue was full, or no Alertmanager took them.",
+        &[("", r(&n.dropped))],
+    );
+    family(
+        "meshscope_notifications_queue_length",
+        "gauge",
+        "Alerts waiting to be sent.",
+        &[("", n.queue_length() as f64)],
+    );
+    family(
+        "meshscope_notifications_queue_capacity",
+        "gauge",
+        "The most alerts that can wait to be sent.",
+        &[("", n.capacity() as f64)],
+    );
+    family(
+        "meshscope_notifications_alertmanagers_discovered",
+        "gauge",
+        "Alertmanagers alerts are sent to.",
+        &[("", n.discovered().active.len() as f64)],
+    );
+    family(
+        "meshscope_notifications_latency_seconds",
+        "summary",
+        "Time spent sending batches of alerts, by Alertmanager.",
+        &[],
+    );
+    for (l, st) in &by_am {
+        let _ = writeln!(
+            o,
+            "meshscope_notifications_latency_seconds_sum{l} {}\nmeshscope_notifications_latency_seconds_count{l} {}",
+            fmt_value(r(&st.latency_us) / 1e6),
+            r(&st.requests)
+        );
+    }
     // The scrape duration histogram.
     let _ = writeln!(o, "# HELP meshscope_scrape_duration_seconds Duration of scrapes (fetch, parse and store).\n# TYPE meshscope_scrape_duration_seconds histogram");
     let mut cum = 0u64;

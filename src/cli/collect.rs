@@ -75,6 +75,13 @@ pub struct CollectArgs {
     /// 0/N .. N-1/N split one target set between them.
     #[arg(long = "shard", value_parser = parse_shard)]
     pub shard: Option<(u64, u64)>,
+    /// The most alerts waiting to be sent to the Alertmanagers; when more come, the
+    /// oldest are dropped (and counted).
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = meshscope_collector::notifier::DEFAULT_QUEUE_CAPACITY)]
+    pub notification_queue_capacity: usize,
+    /// How long after it was sent a firing alert is sent to the Alertmanagers again.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = super::duration_ms)]
+    pub alert_resend_delay: i64,
 }
 
 fn parse_depth(s: &str) -> Result<usize, String> {
@@ -114,6 +121,14 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         "--web.max-connections must be at least 1"
     );
     anyhow::ensure!(
+        a.alert_resend_delay > 0,
+        "--rules.alert.resend-delay must be positive"
+    );
+    anyhow::ensure!(
+        a.notification_queue_capacity > 0,
+        "--alertmanager.notification-queue-capacity must be at least 1"
+    );
+    anyhow::ensure!(
         a.query_max_concurrency > 0,
         "--query.max-concurrency must be at least 1"
     );
@@ -131,6 +146,14 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         ),
         ("web.listen-address", a.listen.to_string()),
         ("web.max-connections", a.max_connections.to_string()),
+        (
+            "alertmanager.notification-queue-capacity",
+            a.notification_queue_capacity.to_string(),
+        ),
+        (
+            "rules.alert.resend-delay",
+            meshscope_collector::config::duration::format_duration(a.alert_resend_delay),
+        ),
         (
             "web.read-timeout",
             meshscope_collector::config::duration::format_duration(a.read_timeout),
@@ -189,6 +212,8 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         flags,
         web_config: a.web_config,
         shard: a.shard,
+        notification_queue_capacity: a.notification_queue_capacity,
+        alert_resend_delay_ms: a.alert_resend_delay,
         serve: meshscope_collector::serve::ServeOptions {
             max_connections: a.max_connections,
             read_timeout: Duration::from_millis(a.read_timeout as u64),

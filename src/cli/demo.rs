@@ -107,6 +107,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         flags: Default::default(),
         web_config: None,
         shard: None,
+        notification_queue_capacity: meshscope_collector::notifier::DEFAULT_QUEUE_CAPACITY,
+        alert_resend_delay_ms: 60_000,
         serve: Default::default(),
     };
     let (btx, brx) = tokio::sync::oneshot::channel();

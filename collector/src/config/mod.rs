@@ -159,9 +159,9 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     #[serde(default, deserialize_with = "nullable")]
     pub remote_write: Vec<RemoteWriteConfig>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub alerting: AlertingConfig,
     // Prometheus sections meshscope does not implement: named in a clear error.
-    #[serde(default)]
-    alerting: Option<serde_yaml::Value>,
     #[serde(default)]
     remote_read: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -494,6 +494,53 @@ pub struct RemoteWriteConfig {
 }
 }
 
+/// `alerting`: where firing and resolved alerts are sent (`src/notifier.rs`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Applied to every alert (after the external labels are added) before it is sent.
+    #[serde(default, deserialize_with = "nullable")]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+with_http_client_fields! {
+/// One `alerting.alertmanagers` entry: a set of Alertmanagers found by discovery, every
+/// one of which receives every alert.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default)]
+    pub path_prefix: String,
+    /// Per request (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// `v2` only: Alertmanager's v1 API is gone since 0.27.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub file_sd_configs: Vec<FileSdConfig>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    /// On the discovered Alertmanagers' labels (`__address__`, `__scheme__`,
+    /// `__alerts_path__`), as a scrape job's on its targets.
+    #[serde(default, deserialize_with = "nullable")]
+    pub relabel_configs: Vec<RelabelConfig>,
+}
+}
+http_config!(AlertmanagerConfig);
+
+impl AlertmanagerConfig {
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Duration(10_000))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
@@ -606,7 +653,6 @@ pub(crate) fn decode_error(
 impl Config {
     fn check(&mut self, err: &dyn Fn(String, String) -> ConfigError) -> Result<(), ConfigError> {
         for (key, v) in [
-            ("alerting", &self.alerting),
             ("remote_read", &self.remote_read),
             ("storage", &self.storage),
             ("tracing", &self.tracing),
@@ -788,6 +834,36 @@ impl Config {
             for (j, rc) in rw.write_relabel_configs.iter().enumerate() {
                 rc.validate()
                     .map_err(|m| err(at(&format!("write_relabel_configs[{j}].action")), m))?;
+            }
+        }
+        for (j, rc) in self.alerting.alert_relabel_configs.iter().enumerate() {
+            rc.validate()
+                .map_err(|m| err(format!("alerting.alert_relabel_configs[{j}].action"), m))?;
+        }
+        for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
+            let at = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
+            if am.scheme != "http" && am.scheme != "https" {
+                return Err(err(
+                    at("scheme"),
+                    format!("{:?}: must be http or https", am.scheme),
+                ));
+            }
+            if am.api_version.as_deref().is_some_and(|v| v != "v2") {
+                return Err(err(
+                    at("api_version"),
+                    format!(
+                        "{:?}: only v2 is supported (Alertmanager removed v1 in 0.27)",
+                        am.api_version.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+            if am.timeout().0 <= 0 {
+                return Err(err(at("timeout"), "must be more than 0".into()));
+            }
+            check_http(&am.http(), &at(""), err)?;
+            for (j, rc) in am.relabel_configs.iter().enumerate() {
+                rc.validate()
+                    .map_err(|m| err(at(&format!("relabel_configs[{j}].action")), m))?;
             }
         }
         Ok(())

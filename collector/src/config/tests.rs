@@ -131,9 +131,21 @@ fn cross_field_rules_point_at_the_key() {
     );
     let e = error("scrape_configs:\n  - job_name: a\n  - job_name: a\n");
     assert!(e.starts_with("meshscope.yml:3:15: scrape_configs[1].job_name: found multiple scrape configs with job name \"a\""), "{e}");
-    let e = error("alerting:\n  alertmanagers: []\n");
+    let e = error("alerting:\n  alertmanagers:\n    - api_version: v1\n");
     assert!(
-        e.contains("alerting: this Prometheus setting is not supported"),
+        e.starts_with("meshscope.yml:3:20: alerting.alertmanagers[0].api_version: \"v1\": only v2 is supported"),
+        "{e}"
+    );
+    let e = error("alerting:\n  alertmanagers:\n    - scheme: ftp\n");
+    assert!(
+        e.starts_with(
+            "meshscope.yml:3:15: alerting.alertmanagers[0].scheme: \"ftp\": must be http or https"
+        ),
+        "{e}"
+    );
+    let e = error("alerting:\n  alert_relabel_configs:\n    - action: hashmod\n");
+    assert!(
+        e.contains("alerting.alert_relabel_configs[0].action"),
         "{e}"
     );
     let e = error("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://x:1/metrics']\n");

@@ -53,6 +53,32 @@ pub struct Alert {
     /// The last evaluation whose result had this alert.
     pub last_seen_ms: i64,
     pub value: f64,
+    /// When it started firing.
+    pub fired_at_ms: Option<i64>,
+    /// When it stopped firing: a resolved alert is kept [`RESOLVED_RETENTION_MS`] to be
+    /// sent to Alertmanagers as resolved, and is in no API nor `ALERTS` series.
+    pub resolved_at_ms: Option<i64>,
+    /// When it was last handed to the notifier.
+    pub last_sent_ms: Option<i64>,
+}
+
+/// How long a resolved alert is kept (and sent again as resolved), as in Prometheus.
+const RESOLVED_RETENTION_MS: i64 = 15 * 60_000;
+
+impl Alert {
+    /// Whether the notifier should get this alert at `ts`: firing and not sent for
+    /// `resend_delay_ms`, or resolved since it was last sent (Prometheus's
+    /// `needsSending`).
+    fn needs_sending(&self, ts: i64, resend_delay_ms: i64) -> bool {
+        if self.state == AlertState::Pending {
+            return false;
+        }
+        match (self.resolved_at_ms, self.last_sent_ms) {
+            (_, None) => true,
+            (Some(r), Some(s)) if r > s => true,
+            (_, Some(s)) => s + resend_delay_ms < ts,
+        }
+    }
 }
 
 /// A rule's state for `/api/v1/rules`.
@@ -133,6 +159,9 @@ pub struct RuleManager {
     pub node_evaluations: AtomicU64,
     /// Least time between two per-node evaluations, ms ([`FOLLOW_SPACING_MS`]).
     follow_spacing_ms: std::sync::atomic::AtomicI64,
+    /// Where due alerts go, the base of their generator URLs, and how long after it was
+    /// sent a firing alert is sent again (`--rules.alert.resend-delay`, ms).
+    notifier: Mutex<Option<(Arc<crate::notifier::Notifier>, String, i64)>>,
 }
 
 /// After a scrape commits, the mesh model waits this long for the rest of a round of
@@ -164,7 +193,20 @@ impl RuleManager {
             failures: AtomicU64::new(0),
             node_evaluations: AtomicU64::new(0),
             follow_spacing_ms: std::sync::atomic::AtomicI64::new(FOLLOW_SPACING_MS.0),
+            notifier: Mutex::new(None),
         })
+    }
+
+    /// Send alerts that are due to `notifier` after each evaluation; `external_url` (e.g.
+    /// `http://host:9477`) starts their generator URLs; a firing alert is sent again
+    /// `resend_delay_ms` after it was last sent (Prometheus: 1 minute).
+    pub fn set_notifier(
+        &self,
+        notifier: Arc<crate::notifier::Notifier>,
+        external_url: String,
+        resend_delay_ms: i64,
+    ) {
+        *lock(&self.notifier) = Some((notifier, external_url, resend_delay_ms.max(1)));
     }
 
     /// The shortest scrape interval of the configuration (ms): the per-node evaluations
@@ -363,6 +405,11 @@ impl RuleManager {
                 Ok(()) => {
                     rt.status.health = "ok";
                     rt.status.last_error.clear();
+                    if !rt.active.is_empty() {
+                        if let Some((n, base, resend)) = &*lock(&self.notifier) {
+                            n.send(due_notifications(rt, ts, gr.interval_ms, *resend, base));
+                        }
+                    }
                 }
                 Err(e) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
@@ -440,6 +487,47 @@ fn next_tick(now: i64, last_tick: i64, spacing: i64) -> i64 {
     } else {
         earliest - rem + spacing
     }
+}
+
+/// The alerts of an alerting rule to hand to the notifier at `ts` (firing ones not sent
+/// for `resend_ms`, resolved ones not sent since they resolved), marked as sent. A firing
+/// alert is valid for four times the larger of the resend delay and the group's
+/// interval, as in Prometheus: an Alertmanager resolves it itself when the collector
+/// stops sending it.
+fn due_notifications(
+    rt: &mut RuleRuntime,
+    ts: i64,
+    interval_ms: i64,
+    resend_ms: i64,
+    base: &str,
+) -> Vec<crate::notifier::Notification> {
+    let mut out = Vec::new();
+    let valid_for = 4 * resend_ms.max(interval_ms);
+    let mut url = None;
+    for a in rt.active.values_mut() {
+        if !a.needs_sending(ts, resend_ms) {
+            continue;
+        }
+        a.last_sent_ms = Some(ts);
+        let generator_url = url
+            .get_or_insert_with(|| {
+                let q = serde_urlencoded::to_string([
+                    ("g0.expr", rt.status.rule.expr.as_str()),
+                    ("g0.tab", "1"),
+                ])
+                .unwrap_or_default();
+                format!("{base}/graph?{q}")
+            })
+            .clone();
+        out.push(crate::notifier::Notification {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+            ends_at_ms: a.resolved_at_ms.unwrap_or(ts + valid_for),
+            generator_url,
+        });
+    }
+    out
 }
 
 /// The labels of a rule's output sample: the sample's, with the rule's name and labels.
@@ -598,30 +686,52 @@ fn eval_rule(
                     );
                 }
             }
-            // Gone from the result: dropped, unless firing and within keep_firing_for.
+            // Gone from the result: a firing alert resolves (unless within
+            // keep_firing_for) and is kept a while to be sent as resolved; a pending
+            // one is dropped.
+            for (l, a) in rt.active.iter_mut() {
+                let keep = *keep_firing_for_ms > 0 && ts - a.last_seen_ms < *keep_firing_for_ms;
+                if !now_active.contains_key(l)
+                    && a.resolved_at_ms.is_none()
+                    && a.state == AlertState::Firing
+                    && !keep
+                {
+                    a.resolved_at_ms = Some(ts);
+                }
+            }
             rt.active.retain(|l, a| {
                 now_active.contains_key(l)
-                    || (a.state == AlertState::Firing
-                        && *keep_firing_for_ms > 0
-                        && ts - a.last_seen_ms < *keep_firing_for_ms)
+                    || match a.resolved_at_ms {
+                        Some(r) => ts - r < RESOLVED_RETENTION_MS,
+                        None => a.state == AlertState::Firing,
+                    }
             });
             for (l, (v, ann)) in now_active {
-                let a = rt.active.entry(l.clone()).or_insert(Alert {
+                let new = Alert {
                     labels: l.clone(),
                     annotations: BTreeMap::new(),
                     state: AlertState::Pending,
                     active_at_ms: ts,
                     last_seen_ms: ts,
                     value: v,
-                });
+                    fired_at_ms: None,
+                    resolved_at_ms: None,
+                    last_sent_ms: None,
+                };
+                let a = rt.active.entry(l).or_insert_with(|| new.clone());
+                if a.resolved_at_ms.is_some() {
+                    // Back after it resolved: a new alert.
+                    *a = new;
+                }
                 a.value = v;
                 a.last_seen_ms = ts;
                 a.annotations = ann;
                 if a.state == AlertState::Pending && ts - a.active_at_ms >= *for_ms {
                     a.state = AlertState::Firing;
+                    a.fired_at_ms = Some(ts);
                 }
             }
-            for a in rt.active.values() {
+            for a in rt.active.values().filter(|a| a.resolved_at_ms.is_none()) {
                 out.push((
                     with_rule_labels(
                         &a.labels,
@@ -641,7 +751,12 @@ fn eval_rule(
                     a.active_at_ms as f64 / 1000.0,
                 ));
             }
-            let mut alerts: Vec<Alert> = rt.active.values().cloned().collect();
+            let mut alerts: Vec<Alert> = rt
+                .active
+                .values()
+                .filter(|a| a.resolved_at_ms.is_none())
+                .cloned()
+                .collect();
             alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
             rt.status.alerts = alerts;
         }
@@ -686,6 +801,31 @@ fn eval_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alerts_are_sent_when_firing_again_after_the_resend_delay_and_once_resolved() {
+        let mut a = Alert {
+            labels: Labels::from_pairs([("alertname", "A")]),
+            annotations: BTreeMap::new(),
+            state: AlertState::Pending,
+            active_at_ms: 0,
+            last_seen_ms: 0,
+            value: 1.0,
+            fired_at_ms: None,
+            resolved_at_ms: None,
+            last_sent_ms: None,
+        };
+        assert!(!a.needs_sending(0, 60_000), "pending alerts are not sent");
+        a.state = AlertState::Firing;
+        assert!(a.needs_sending(1000, 60_000), "never sent");
+        a.last_sent_ms = Some(1000);
+        assert!(!a.needs_sending(61_000, 60_000));
+        assert!(a.needs_sending(61_001, 60_000));
+        a.resolved_at_ms = Some(5000);
+        assert!(a.needs_sending(5000, 60_000), "resolved since it was sent");
+        a.last_sent_ms = Some(5000);
+        assert!(!a.needs_sending(6000, 60_000), "resolved and sent");
+    }
 
     #[test]
     fn per_node_evaluations_tick_on_divisors_of_the_scrape_interval() {
