@@ -104,7 +104,22 @@ impl Record {
 }
 
 /// The alerting rules the file defines.
-pub const ALERTS: [&str; 2] = ["MeshNodeDown", "MeshBgpPeerDown"];
+pub const ALERTS: [&str; 14] = [
+    "MeshNodeDown",
+    "MeshBgpPeerDown",
+    "MeshAvailabilityBudgetBurn",
+    "MeshErrorBudgetBurn",
+    "MeshLatencyHigh",
+    "MeshBacklogGrowing",
+    "MeshBacklogWithoutConsumers",
+    "MeshConsumerLagGrowing",
+    "MeshEvpnVtepsLost",
+    "MeshTargetDown",
+    "MeshCollectorWalWriteFailures",
+    "MeshCollectorRuleFailures",
+    "MeshCollectorRemoteWriteBehind",
+    "MeshCollectorNotificationsDropped",
+];
 
 /// The far end of a link series, from its labels.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -575,6 +575,8 @@ pub fn expand_template(t: &str, labels: &Labels, value: f64) -> String {
         let val = if expr == "$value" || expr == ".Value" {
             match pipe {
                 Some("humanize") => humanize(value),
+                Some("humanizePercentage") => format!("{}%", go_g4(value * 100.0)),
+                Some("humanizeDuration") => humanize_duration(value),
                 _ => promql::format_float(value),
             }
         } else if let Some(name) = expr
@@ -595,6 +597,74 @@ pub fn expand_template(t: &str, labels: &Labels, value: f64) -> String {
 }
 
 /// Prometheus's `humanize`: 4 significant digits with a metric prefix (`1.234k`).
+/// Go's `%.4g`: four significant digits, exponent form below 1e-4 and from 1e4.
+fn go_g4(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NaN"
+        } else if x > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        }
+        .into();
+    }
+    let e = format!("{x:.3e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..4).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mant), exp.abs())
+    } else {
+        let dec = (3 - exp).max(0) as usize;
+        trim(&format!("{x:.dec$}"))
+    }
+}
+
+/// Prometheus's `humanizeDuration` of seconds: `1d 2h 3m 4s`, `4.5s`, `250ms`.
+fn humanize_duration(v: f64) -> String {
+    if !v.is_finite() {
+        return go_g4(v);
+    }
+    if v == 0.0 {
+        return "0s".into();
+    }
+    if v.abs() >= 1.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        let d = v.abs() as i64;
+        let (days, hours, minutes, seconds) = (d / 86_400, (d / 3600) % 24, (d / 60) % 60, d % 60);
+        return if days != 0 {
+            format!("{sign}{days}d {hours}h {minutes}m {seconds}s")
+        } else if hours != 0 {
+            format!("{sign}{hours}h {minutes}m {seconds}s")
+        } else if minutes != 0 {
+            format!("{sign}{minutes}m {seconds}s")
+        } else {
+            format!("{sign}{}s", go_g4(v.abs()))
+        };
+    }
+    let mut x = v;
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if x.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        x *= 1000.0;
+    }
+    format!("{}{prefix}s", go_g4(x))
+}
+
 fn humanize(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return promql::format_float(v);
@@ -801,6 +871,22 @@ fn eval_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn humanizing_pipes_print_as_prometheus_templates_do() {
+        let l = Labels::default();
+        let t = |s: &str, v: f64| expand_template(s, &l, v);
+        assert_eq!(t("{{ $value | humanizePercentage }}", 0.0123456), "1.235%");
+        assert_eq!(t("{{ $value | humanizePercentage }}", 1.0), "100%");
+        assert_eq!(t("{{ $value | humanizeDuration }}", 0.25), "250ms");
+        assert_eq!(t("{{ $value | humanizeDuration }}", 1.5), "1.5s");
+        assert_eq!(t("{{ $value | humanizeDuration }}", 90.0), "1m 30s");
+        assert_eq!(t("{{ $value | humanizeDuration }}", 93784.0), "1d 2h 3m 4s");
+        assert_eq!(t("{{ $value | humanizeDuration }}", 0.0), "0s");
+        assert_eq!(go_g4(123456.0), "1.235e+05");
+        assert_eq!(go_g4(0.00001234), "1.234e-05");
+        assert_eq!(go_g4(12.5), "12.5");
+    }
 
     #[test]
     fn alerts_are_sent_when_firing_again_after_the_resend_delay_and_once_resolved() {
