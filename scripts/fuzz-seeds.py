@@ -72,3 +72,16 @@ for target, seeds in targets.items():
         with open(os.path.join(d, "deep-" + name), "w") as f:
             f.write(text)
     print(f"{target}: {len(seeds)} deep seeds in {d}")
+
+# block_index: an even first byte patches the target's own valid index (no patch: the
+# whole read path on a good file); a few patches into its footer and symbol table.
+d = os.path.join(fuzz, "corpus", "block_index")
+os.makedirs(d, exist_ok=True)
+for name, data in {
+    "valid": b"\x00",
+    "footer": b"\x00" + b"".join(bytes([i, 0, 0xFF]) for i in range(8, 64, 5)),
+    "early": b"\x02" + b"".join(bytes([i, 0, 0x01]) for i in range(8, 200, 3)),
+}.items():
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+print(f"block_index: 3 seeds in {d}")

@@ -561,7 +561,8 @@ fn read_index_v1(path: &Path) -> io::Result<Vec<Entry>> {
         return Err(corrupt(format!("{}: index too short", path.display())));
     }
     let (data, crc) = raw.split_at(raw.len() - 4);
-    if crc32fast::hash(data).to_le_bytes() != crc {
+    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if !block_index::checksum_ok(crc32fast::hash(data), stored) {
         return Err(corrupt(format!(
             "{}: index checksum mismatch",
             path.display()
