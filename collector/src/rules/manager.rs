@@ -176,7 +176,7 @@ const FOLLOW_SETTLE_MS: i64 = 50;
 /// an interval old (+ the settle time and the evaluation), whatever the spacing (the
 /// freshness target is an interval + 1 s; the viewer's 2 s latency at 1 s intervals
 /// needs the lower bound).
-const FOLLOW_SPACING_MS: (i64, i64) = (250, 2000);
+const FOLLOW_SPACING_MS: (i64, i64) = (250, 1000);
 /// The label the mesh model's rules group by.
 const NODE: &str = "node";
 
@@ -927,16 +927,15 @@ mod tests {
             }
         }
         assert_eq!(follow_spacing(1000), 250);
-        assert_eq!(follow_spacing(5000), 1250);
+        assert_eq!(follow_spacing(5000), 1000);
         assert_eq!(follow_spacing(3000), 750);
-        assert_eq!(follow_spacing(7000), 1750);
-        assert_eq!(follow_spacing(15_000), 1875);
+        assert_eq!(follow_spacing(7000), 1000);
         assert_eq!(follow_spacing(1500), 375);
     }
 
     #[test]
     fn the_next_tick_is_a_multiple_after_the_settle_time_and_the_last_tick() {
-        for spacing in [250, 1000, 1875] {
+        for spacing in [250, 1000] {
             for now in (1_000_000..1_003_000).step_by(7) {
                 for last_tick in [i64::MIN / 2, now - 5000, now - spacing, now, now + 100] {
                     let last_tick = last_tick - last_tick.rem_euclid(spacing);
