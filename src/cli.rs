@@ -39,6 +39,9 @@ pub enum Command {
     /// Check configuration files and exposition bodies without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run unit tests (like `promtool test`).
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Run PromQL against a Prometheus-compatible source and print a table.
     Query(Box<query::QueryArgs>),
     /// Serve a simulated messaging mesh on loopback, or write its history.
@@ -65,6 +68,20 @@ pub enum CheckCommand {
     Config(CheckConfig),
     /// Check rule files (like `promtool check rules`): exit 0 if all are valid.
     Rules(CheckRules),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit tests in promtool's format (`rule_files`, `input_series`,
+    /// `alert_rule_test`, `promql_expr_test`) on meshscope's engine: exit 0 if all pass.
+    Rules(TestRules),
+}
+
+#[derive(Debug, Args)]
+pub struct TestRules {
+    /// The test files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(CheckCommand::Metrics(args)) => check::metrics(&args),
         Command::Check(CheckCommand::Config(args)) => check::config(&args),
         Command::Check(CheckCommand::Rules(args)) => check::rules(&args),
+        Command::Test(TestCommand::Rules(args)) => check::test_rules(&args),
         Command::Query(args) => query::run(*args),
         Command::Simulate(args) => simulate::run(args),
         Command::Tsdb(cmd) => tsdb::run(cmd),

@@ -63,9 +63,21 @@ fn promtool_accepts_the_mesh_model_and_so_do_we() {
     assert!(out.status.success(), "{out:?}");
     // The model on what the real exporters emit, on the real engine (the collector's unit
     // test runs the same cases on ours).
-    // The mesh's alerts fire on spikes and not on blips (model/tests/alerts.test.yml).
+    // The mesh's alerts fire on spikes and not on blips (model/tests/alerts.test.yml), on
+    // our engine (`meshscope test rules`) and on promtool's.
     for file in ["tests/exporters.test.yml", "tests/alerts.test.yml"] {
         let cases = rules_file().with_file_name(file);
+        let ours = meshscope()
+            .args(["test", "rules"])
+            .arg(&cases)
+            .output()
+            .unwrap();
+        assert!(
+            ours.status.success() && String::from_utf8_lossy(&ours.stdout).contains("SUCCESS"),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&ours.stderr)
+        );
         let out = Command::new("promtool")
             .args(["test", "rules"])
             .arg(&cases)

@@ -7,7 +7,7 @@ use meshscope_collector::exposition::{self, Format};
 use meshscope_collector::config;
 use meshscope_collector::scrape::discovery;
 
-use super::{read_input, CheckConfig, CheckMetrics, CheckRules, ExpositionFormat};
+use super::{read_input, CheckConfig, CheckMetrics, CheckRules, ExpositionFormat, TestRules};
 
 pub fn metrics(args: &CheckMetrics) -> anyhow::Result<ExitCode> {
     let body = read_input(args.file.as_ref())?;
@@ -82,6 +82,37 @@ pub fn rules(args: &CheckRules) -> anyhow::Result<ExitCode> {
                 println!("  FAILED: {e}");
             }
         }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `meshscope test rules`: promtool's rule unit tests on our engine, reported as promtool
+/// reports them.
+pub fn test_rules(args: &TestRules) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    for f in &args.files {
+        println!("Unit Testing:  {}", f.display());
+        match meshscope_collector::rules::unit_test::run_file(f) {
+            Ok(o) if o.failures.is_empty() => println!("  SUCCESS"),
+            Ok(o) => {
+                ok = false;
+                println!("  FAILED:");
+                for x in &o.failures {
+                    for line in x.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+            Err(e) => {
+                ok = false;
+                println!("  FAILED: {e}");
+            }
+        }
+        println!();
     }
     Ok(if ok {
         ExitCode::SUCCESS

@@ -182,7 +182,7 @@ fn parse_number(s: &str) -> Option<f64> {
 }
 
 /// Expand a series' value notation: `1 2 _ stale 0+10x5 5-1x3 _x2 3x2`.
-fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
     let mut out = Vec::new();
     for tok in s.split_whitespace() {
         if tok == "_" {

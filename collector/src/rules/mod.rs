@@ -7,6 +7,7 @@ mod manager;
 #[cfg(test)]
 mod model_tests;
 pub mod partition;
+pub mod unit_test;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
