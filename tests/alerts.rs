@@ -80,8 +80,36 @@ fn start_alertmanager(dir: &Path, port: u16, hook: &str) -> Proc {
     p
 }
 
+/// The test's webhook: every notification it receives, by path.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn webhook() -> (u16, Received) {
+    let log: Received = Arc::default();
+    let l2 = log.clone();
+    let port = serve(move |path, body| {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        l2.lock().unwrap().push((path.to_string(), v));
+        (200, String::new())
+    });
+    (port, log)
+}
+
+/// A target serving `body`, or failing while the flag is set.
+fn switchable_target(body: &'static str) -> (u16, Arc<AtomicBool>) {
+    let down = Arc::new(AtomicBool::new(false));
+    let d2 = down.clone();
+    let port = serve(move |_, _| {
+        if d2.load(Ordering::SeqCst) {
+            (503, "down".into())
+        } else {
+            (200, body.into())
+        }
+    });
+    (port, down)
+}
+
 /// The alerts a webhook path received: (notification status, alert labels, annotations).
-fn received(log: &Mutex<Vec<(String, Value)>>, path: &str) -> Vec<(String, Value, Value)> {
+fn received(log: &Received, path: &str) -> Vec<(String, Value, Value)> {
     log.lock()
         .unwrap()
         .iter()
@@ -110,24 +138,10 @@ fn alerts_reach_every_alertmanager_fire_and_resolve() {
     }
     let _g = super::serial();
     let dir = tempfile::tempdir().unwrap();
-    // The webhook both Alertmanagers notify (paths /a and /b).
-    let log: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let l2 = log.clone();
-    let hook = serve(move |path, body| {
-        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        l2.lock().unwrap().push((path.to_string(), v));
-        (200, String::new())
-    });
-    // A target that answers, or fails while `down` is set.
-    let down = Arc::new(AtomicBool::new(false));
-    let d2 = down.clone();
-    let target = serve(move |_, _| {
-        if d2.load(Ordering::SeqCst) {
-            (500, "down".into())
-        } else {
-            (200, "x 1\n".into())
-        }
-    });
+    // The webhook both Alertmanagers notify (paths /a and /b), and a target that fails
+    // while `down` is set.
+    let (hook, log) = webhook();
+    let (target, down) = switchable_target("x 1\n");
     let (am_a, am_b) = (free_port(), free_port());
     let _a = start_alertmanager(
         &dir.path().join("a"),
@@ -250,4 +264,63 @@ fn alerts_reach_every_alertmanager_fire_and_resolve() {
         "{metrics}"
     );
     assert!(metrics.contains("meshscope_notifications_alertmanagers_discovered 2"));
+}
+
+/// The mesh model's own alert, end to end: a node whose every target fails fires
+/// `MeshNodeDown` (after its minute of `for`), and Alertmanager notifies the webhook with
+/// the rule's labels and annotations; it resolves when the node is back.
+#[test]
+fn a_failed_node_fires_the_mesh_models_node_down_alert() {
+    if !available("prometheus-alertmanager") {
+        return;
+    }
+    let _g = super::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, log) = webhook();
+    let (target, down) = switchable_target("grpc_server_started_total 1\n");
+    let am = free_port();
+    let _a = start_alertmanager(
+        &dir.path().join("am"),
+        am,
+        &format!("http://127.0.0.1:{hook}/m"),
+    );
+    let cfg = dir.path().join("meshscope.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n        labels: {{node: n1, role: grpc}}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _c = start_collector_with(
+        &cfg,
+        &dir.path().join("data"),
+        port,
+        &dir.path().join("collector.log"),
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    down.store(true, Ordering::SeqCst);
+    let alert = |status: &str| {
+        received(&log, "/m")
+            .into_iter()
+            .find(|(s, l, _)| s == status && l["alertname"] == "MeshNodeDown")
+    };
+    // `for: 1m` on a 15 s group interval, then Alertmanager's group_wait.
+    wait_for(
+        "MeshNodeDown at the webhook",
+        Duration::from_secs(150),
+        || alert("firing").is_some(),
+    );
+    let (_, labels, ann) = alert("firing").unwrap();
+    assert_eq!(labels["node"], "n1", "{labels}");
+    assert_eq!(labels["role"], "grpc", "{labels}");
+    assert_eq!(labels["severity"], "critical", "{labels}");
+    assert_eq!(ann["summary"], "n1 (grpc) is down", "{ann}");
+    assert_eq!(ann["runbook_url"], "docs/runbooks.md#meshnodedown", "{ann}");
+    down.store(false, Ordering::SeqCst);
+    wait_for("MeshNodeDown resolved", Duration::from_secs(60), || {
+        alert("resolved").is_some()
+    });
 }

@@ -300,6 +300,33 @@ mod tests {
     }
 
     #[test]
+    fn every_alert_of_the_mesh_model_has_a_case_that_fires_it() {
+        let text = std::fs::read_to_string(model_tests("alerts.test.yml")).expect("the file");
+        let file: TestFile = serde_yaml::from_str(&text).expect("a test file");
+        let fired: std::collections::BTreeSet<&str> = file
+            .tests
+            .iter()
+            .flat_map(|t| t.alert_rule_test.iter())
+            .filter(|a| !a.exp_alerts.is_empty())
+            .map(|a| a.alertname.as_str())
+            .collect();
+        let alerts: std::collections::BTreeSet<String> = super::super::mesh_model()
+            .expect("the model")
+            .iter()
+            .flat_map(|g| g.rules.iter())
+            .filter(|r| matches!(r.kind, super::super::RuleKind::Alerting { .. }))
+            .map(|r| r.name.clone())
+            .collect();
+        for a in &alerts {
+            assert!(
+                fired.contains(a.as_str()),
+                "{a} has no case in alerts.test.yml"
+            );
+        }
+        assert_eq!(alerts.len(), meshscope_model::ALERTS.len());
+    }
+
+    #[test]
     fn a_wrong_expectation_fails_and_says_what_was_got() {
         let d = tempfile::tempdir().expect("a directory");
         std::fs::write(
