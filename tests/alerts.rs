@@ -108,6 +108,21 @@ fn switchable_target(body: &'static str) -> (u16, Arc<AtomicBool>) {
     (port, down)
 }
 
+/// The collector on `config` (written to DIR/meshscope.yml), with `extra` flags; its URL.
+fn collector(dir: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
+    let cfg = dir.join("meshscope.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let port = free_port();
+    let p = start_collector_with(
+        &cfg,
+        &dir.join("data"),
+        port,
+        &dir.join("collector.log"),
+        extra,
+    );
+    (p, format!("http://127.0.0.1:{port}"))
+}
+
 /// The alerts a webhook path received: (notification status, alert labels, annotations).
 fn received(log: &Received, path: &str) -> Vec<(String, Value, Value)> {
     log.lock()
@@ -153,23 +168,13 @@ fn alerts_reach_every_alertmanager_fire_and_resolve() {
         "groups:\n  - name: t\n    interval: 1s\n    rules:\n      - alert: TargetDown\n        expr: up{job=\"svc\"} == 0\n        for: 2s\n        labels:\n          severity: page\n        annotations:\n          summary: '{{ $labels.instance }} is down'\n",
     )
     .unwrap();
-    let cfg = dir.path().join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (_c, base) = collector(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: c1\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: svc\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\nalerting:\n  alert_relabel_configs:\n    - target_label: via\n      replacement: meshscope\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_a}', '127.0.0.1:{am_b}']\n"
         ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _c = start_collector_with(
-        &cfg,
-        &dir.path().join("data"),
-        port,
-        &dir.path().join("collector.log"),
         &["--rules.mesh-model=false", "--rules.alert.resend-delay=2s"],
     );
-    let base = format!("http://127.0.0.1:{port}");
     let (_, ams) = get(&format!("{base}/api/v1/alertmanagers")).unwrap();
     let ams: Value = serde_json::from_str(&ams).unwrap();
     let urls: Vec<&str> = ams["data"]["activeAlertmanagers"]
@@ -284,20 +289,11 @@ fn a_failed_node_fires_the_mesh_models_node_down_alert() {
         am,
         &format!("http://127.0.0.1:{hook}/m"),
     );
-    let cfg = dir.path().join("meshscope.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (_c, _) = collector(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n        labels: {{node: n1, role: grpc}}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am}']\n"
         ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _c = start_collector_with(
-        &cfg,
-        &dir.path().join("data"),
-        port,
-        &dir.path().join("collector.log"),
         &[],
     );
     std::thread::sleep(Duration::from_secs(3));

@@ -266,7 +266,10 @@ impl Notifier {
     /// Queue alerts: external labels added (where the alert has no such label), then
     /// `alert_relabel_configs`; when the queue is full the oldest alerts are dropped.
     pub fn send(&self, alerts: Vec<Notification>) {
-        if alerts.is_empty() {
+        // Without `alerting.alertmanagers` nothing is sent, and nothing counts as dropped
+        // (the mesh's own alert on dropped notifications would fire in every collector
+        // that sends alerts nowhere).
+        if alerts.is_empty() || lock(&self.sets).is_empty() {
             return;
         }
         let ext = lock(&self.external_labels).clone();
@@ -451,9 +454,34 @@ mod tests {
         }
     }
 
+    /// A notifier with one Alertmanager configured (nothing runs: its queue stays).
+    /// `global` (a whole `global:` section) and `alerting` (more keys of `alerting:`).
+    fn with_one_alertmanager(capacity: usize, global: &str, alerting: &str) -> Arc<Notifier> {
+        let (n, _rx) = Notifier::new(capacity, CancellationToken::new());
+        let cfg = crate::config::load_str(
+            &format!("{global}alerting:\n{alerting}  alertmanagers:\n    - static_configs: [{{targets: ['a:9093']}}]\n"),
+            Path::new("m.yml"),
+            Path::new("."),
+        )
+        .expect("the configuration");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async { n.apply(&cfg) }).expect("applied");
+        n
+    }
+
+    #[test]
+    fn without_alertmanagers_nothing_is_queued_nor_dropped() {
+        let (n, _rx) = Notifier::new(3, CancellationToken::new());
+        n.send((0..5).map(alert).collect());
+        assert_eq!(n.queue_length(), 0);
+        assert_eq!(n.dropped.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn a_full_queue_keeps_the_newest_alerts_and_counts_the_dropped() {
-        let (n, _rx) = Notifier::new(3, CancellationToken::new());
+        let n = with_one_alertmanager(3, "", "");
         n.send((0..5).map(alert).collect());
         n.send(vec![alert(5)]);
         let q: Vec<String> = lock(&n.queue)
@@ -466,17 +494,11 @@ mod tests {
 
     #[test]
     fn alerts_get_the_external_labels_then_the_alert_relabelling() {
-        let (n, _rx) = Notifier::new(10, CancellationToken::new());
-        let cfg = crate::config::load_str(
-            "global:\n  external_labels: {cluster: c1, i: ext}\nalerting:\n  alert_relabel_configs:\n    - source_labels: [i]\n      regex: '1'\n      action: drop\n    - target_label: via\n      replacement: meshscope\n",
-            Path::new("m.yml"),
-            Path::new("."),
-        )
-        .expect("the configuration");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async { n.apply(&cfg) }).expect("applied");
+        let n = with_one_alertmanager(
+            10,
+            "global:\n  external_labels: {cluster: c1, i: ext}\n",
+            "  alert_relabel_configs:\n    - source_labels: [i]\n      regex: '1'\n      action: drop\n    - target_label: via\n      replacement: meshscope\n",
+        );
         n.send((0..3).map(alert).collect());
         let q: Vec<Labels> = lock(&n.queue).iter().map(|a| a.labels.clone()).collect();
         // The alert's own `i` wins over the external label's; alert 1 is dropped.
