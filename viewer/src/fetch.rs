@@ -11,7 +11,9 @@ use std::time::Duration;
 use meshscope_source::{Source, SourceError};
 use tokio::sync::{mpsc, watch};
 
-use crate::model::{link_selector, links_from, live_up, node_selector, Model, UP};
+use crate::model::{
+    alerts_from, link_selector, links_from, live_up, node_selector, Model, FIRING_ALERTS, UP,
+};
 
 /// What the renderers ask of the fetch task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,13 +162,19 @@ async fn run(
             }
         }
         if !need_backfill {
-            let (n, l, u) = tokio::join!(
+            let (n, l, u, a) = tokio::join!(
                 within(limit, &source, source.instant(&nodes, None)),
                 within(limit, &source, source.instant(&links, None)),
-                within(limit, &source, source.instant(&up, None))
+                within(limit, &source, source.instant(&up, None)),
+                within(limit, &source, source.instant(FIRING_ALERTS, None))
             );
+            // A source without alerts is not an error: the picture just has none.
+            let alerts: Vec<_> = a
+                .map(|a| a.into_iter().map(|(m, _, _)| m).collect())
+                .unwrap_or_default();
             match (n, l, u) {
                 (Ok(n), Ok(l), Ok(u)) => publish(&model, &tx, |m| {
+                    m.alerts = alerts_from(&alerts);
                     let mut seen = std::collections::HashSet::new();
                     let mut round_ms = None;
                     for (metric, t, v) in &n {

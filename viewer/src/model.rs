@@ -215,6 +215,49 @@ impl Link {
     }
 }
 
+/// A firing alert, from the source's `ALERTS{alertstate="firing"}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FiringAlert {
+    pub severity: String,
+    pub name: String,
+    /// The node it is about (`node`, else `instance`); empty for a mesh-wide alert.
+    pub node: String,
+}
+
+/// The query for the firing alerts: the `ALERTS` series that Prometheus and the collector
+/// write for their alerting rules (and that remote write carries to VictoriaMetrics, which
+/// has no alerts API of its own).
+pub const FIRING_ALERTS: &str = "ALERTS{alertstate=\"firing\"}";
+
+/// Firing alerts from the answer to [`FIRING_ALERTS`], the most severe first.
+pub fn alerts_from(results: &[BTreeMap<String, String>]) -> Vec<FiringAlert> {
+    let rank = |s: &str| match s {
+        "critical" | "page" => 0,
+        "warning" => 1,
+        _ => 2,
+    };
+    let mut v: Vec<FiringAlert> = results
+        .iter()
+        .map(|l| {
+            let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+            FiringAlert {
+                severity: get("severity"),
+                name: get("alertname"),
+                node: l
+                    .get("node")
+                    .or_else(|| l.get("instance"))
+                    .cloned()
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        (rank(&a.severity), &a.name, &a.node).cmp(&(rank(&b.severity), &b.name, &b.node))
+    });
+    v.dedup();
+    v
+}
+
 /// The whole picture.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
@@ -227,6 +270,8 @@ pub struct Model {
     pub last_ok_ms: Option<i64>,
     /// The last error talking to the source, until it answers again.
     pub error: Option<String>,
+    /// Alerts firing now, the most severe first.
+    pub alerts: Vec<FiringAlert>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -300,6 +345,11 @@ impl Model {
     pub fn set_links(&mut self, mut links: Vec<Link>) {
         links.sort_by(|a, b| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)));
         self.links = links;
+    }
+
+    /// How many alerts fire about `node`.
+    pub fn alerts_on(&self, node: &str) -> usize {
+        self.alerts.iter().filter(|a| a.node == node).count()
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -381,6 +431,58 @@ pub fn human(v: f64, unit: &str) -> String {
         format!("{x:.2}")
     };
     format!("{num} {p}{unit}")
+}
+
+#[cfg(test)]
+mod alert_tests {
+    use super::*;
+
+    #[test]
+    fn firing_alerts_come_most_severe_first_with_their_node() {
+        let l = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let a = alerts_from(&[
+            l(&[
+                ("alertname", "MeshLatencyHigh"),
+                ("node", "b"),
+                ("severity", "warning"),
+            ]),
+            l(&[
+                ("alertname", "MeshNodeDown"),
+                ("node", "a"),
+                ("severity", "critical"),
+            ]),
+            l(&[
+                ("alertname", "MeshTargetDown"),
+                ("instance", "h:9100"),
+                ("severity", "warning"),
+            ]),
+            l(&[("alertname", "Custom")]),
+        ]);
+        let got: Vec<(&str, &str)> = a
+            .iter()
+            .map(|x| (x.name.as_str(), x.node.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("MeshNodeDown", "a"),
+                ("MeshLatencyHigh", "b"),
+                ("MeshTargetDown", "h:9100"),
+                ("Custom", "")
+            ]
+        );
+        let m = Model {
+            alerts: a,
+            ..Model::default()
+        };
+        assert_eq!(m.alerts_on("a"), 1);
+        assert_eq!(m.alerts_on("c"), 0);
+    }
 }
 
 #[cfg(test)]

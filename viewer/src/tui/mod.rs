@@ -191,6 +191,48 @@ mod tests {
     }
 
     #[test]
+    fn firing_alerts_are_counted_listed_and_marked_on_their_node() {
+        let mut m = model();
+        let out = render(&m, &State::default(), 120, 30);
+        assert!(!out.contains("alerts firing"), "{out}");
+        m.alerts = crate::model::alerts_from(
+            &[
+                [
+                    ("alertname", "MeshLatencyHigh"),
+                    ("node", "pulsar-0"),
+                    ("severity", "warning"),
+                ],
+                [
+                    ("alertname", "MeshNodeDown"),
+                    ("node", "kafka-0"),
+                    ("severity", "critical"),
+                ],
+            ]
+            .map(|l| {
+                l.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }),
+        );
+        let out = render(&m, &State::default(), 120, 30);
+        assert!(out.contains("| 2 alerts firing"), "{out}");
+        let list = out.split("alerts firing ").nth(2).unwrap_or_default();
+        let first = list.find("MeshNodeDown").expect("listed");
+        let second = list.find("MeshLatencyHigh").expect("listed");
+        assert!(first < second, "critical first: {out}");
+        let row = out
+            .lines()
+            .find(|l| l.contains("pulsar-0"))
+            .unwrap_or_default();
+        assert!(row.contains("up!"), "{row}");
+        let row = out
+            .lines()
+            .find(|l| l.contains("kafka-0 "))
+            .unwrap_or_default();
+        assert!(row.contains("DOWN"), "{row}");
+    }
+
+    #[test]
     fn sorting_filtering_and_drilling_down_follow_the_keys() {
         let m = model();
         let mut st = State::default();

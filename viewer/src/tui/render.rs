@@ -162,10 +162,31 @@ fn overview(f: &mut Frame, area: Rect, m: &Model, st: &State) {
             human(total(Series::Backlog), ""),
             human(total(Series::Errors), "/s"),
         )),
+        if m.alerts.is_empty() {
+            Span::raw("")
+        } else {
+            Span::styled(
+                format!(" | {} alerts firing", m.alerts.len()),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            )
+        },
     ]);
-    let [top, table_area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(area);
+    // The firing alerts, most severe first, under the table (a few lines at most).
+    let alerts_h = if m.alerts.is_empty() || area.height < 12 {
+        0
+    } else {
+        m.alerts.len().min(5) as u16 + 1
+    };
+    let [top, table_area, alerts_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(2),
+        Constraint::Length(alerts_h),
+    ])
+    .areas(area);
     f.render_widget(Paragraph::new(summary), top);
+    if alerts_h > 0 {
+        alerts(f, alerts_area, m);
+    }
     let wide = area.width >= 120;
     let mut header: Vec<Cell> = COLUMNS
         .iter()
@@ -192,7 +213,11 @@ fn overview(f: &mut Frame, area: Rect, m: &Model, st: &State) {
         .skip(first)
         .take(visible)
         .map(|(i, r)| {
-            let (h, color) = health(r.up);
+            let (mut h, mut color) = health(r.up);
+            // Up, but with alerts firing about it.
+            if h == "up" && m.alerts_on(&r.node) > 0 {
+                (h, color) = ("up!", Color::Yellow);
+            }
             let mut cells = vec![
                 Cell::from(r.node.clone()),
                 Cell::from(r.role.clone()),
@@ -241,6 +266,38 @@ fn overview(f: &mut Frame, area: Rect, m: &Model, st: &State) {
             .title(" mesh overview: Enter opens a node, s sorts, / filters, l links "),
     );
     f.render_widget(t, table_area);
+}
+
+/// The firing alerts, most severe first.
+fn alerts(f: &mut Frame, area: Rect, m: &Model) {
+    let shown = usize::from(area.height.saturating_sub(1));
+    let mut lines: Vec<Line> = m
+        .alerts
+        .iter()
+        .take(shown)
+        .map(|a| {
+            let color = match a.severity.as_str() {
+                "critical" | "page" => Color::Red,
+                "warning" => Color::Yellow,
+                _ => Color::Reset,
+            };
+            Line::from(vec![
+                Span::styled(format!("{:<9}", a.severity), Style::new().fg(color)),
+                Span::raw(format!("{:<34} {}", a.name, a.node)),
+            ])
+        })
+        .collect();
+    if m.alerts.len() > shown && shown > 0 {
+        lines.pop();
+        lines.push(Line::from(Span::styled(
+            format!("… and {} more", m.alerts.len() - shown + 1),
+            Style::new().fg(Color::DarkGray),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(Borders::TOP).title(" alerts firing ")),
+        area,
+    );
 }
 
 fn chart<'a>(title: &'a str, unit: &'a str, data: &'a [ChartLine], window_s: f64) -> Chart<'a> {

@@ -1265,6 +1265,12 @@ impl Model {
                 .collect(),
             last_ok_ms: self.last_ok_ms,
             error: self.error.clone(),
+            alerts: self
+                .alerts
+                .iter()
+                .filter(|a| a.node == node)
+                .cloned()
+                .collect(),
             version: self.version,
         }
     }
@@ -1300,6 +1306,7 @@ impl Model {
             links: self.links.clone(),
             last_ok_ms: self.last_ok_ms,
             error: self.error.clone(),
+            alerts: self.alerts.clone(),
             version: self.version,
         }
     }
