@@ -128,7 +128,10 @@ pub struct Notifier {
     external_labels: Mutex<LabelMap>,
     relabel: Mutex<Vec<RelabelConfig>>,
     sets: Mutex<Vec<AmSet>>,
-    updates: mpsc::UnboundedSender<(usize, Update)>,
+    /// Discovery updates: (configuration generation, entry, groups). An update of an
+    /// earlier configuration, sent before its provider stopped, is ignored.
+    updates: mpsc::UnboundedSender<(u64, usize, Update)>,
+    generation: AtomicU64,
     discovery_stop: Mutex<CancellationToken>,
     shutdown: CancellationToken,
     /// Alerts dropped: the queue was full, relabelling dropped none of them but no
@@ -151,10 +154,13 @@ impl Notifier {
                     _ = stop.cancelled() => break,
                     u = rx.recv() => u,
                 };
-                let (Some((i, u)), Some(n)) = (u, weak.upgrade()) else {
+                let (Some((g, i, u)), Some(n)) = (u, weak.upgrade()) else {
                     break;
                 };
                 let mut sets = lock(&n.sets);
+                if g != n.generation.load(Ordering::SeqCst) {
+                    continue;
+                }
                 if let Some(s) = sets.get_mut(i) {
                     s.groups.insert(u.provider, u.groups);
                     s.resolve();
@@ -169,8 +175,8 @@ impl Notifier {
     fn new(
         capacity: usize,
         shutdown: CancellationToken,
-    ) -> (Arc<Notifier>, mpsc::UnboundedReceiver<(usize, Update)>) {
-        let (tx, rx) = mpsc::unbounded_channel::<(usize, Update)>();
+    ) -> (Arc<Notifier>, mpsc::UnboundedReceiver<(u64, usize, Update)>) {
+        let (tx, rx) = mpsc::unbounded_channel::<(u64, usize, Update)>();
         let n = Arc::new(Notifier {
             capacity: capacity.max(1),
             queue: Mutex::new(VecDeque::new()),
@@ -179,6 +185,7 @@ impl Notifier {
             relabel: Mutex::new(Vec::new()),
             sets: Mutex::new(Vec::new()),
             updates: tx,
+            generation: AtomicU64::new(0),
             discovery_stop: Mutex::new(CancellationToken::new()),
             shutdown: shutdown.clone(),
             dropped: AtomicU64::new(0),
@@ -191,7 +198,9 @@ impl Notifier {
     /// Apply a configuration (on start and reload): external labels, alert relabelling
     /// and the Alertmanagers (their discovery restarted).
     pub fn apply(&self, cfg: &Config) -> Result<(), String> {
+        // Every client first: a configuration that fails leaves the running one alone.
         let mut sets = Vec::new();
+        let mut sd_clients = Vec::new();
         for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
             let client = http::Client::new(&am.http(), cfg)
                 .map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
@@ -208,12 +217,32 @@ impl Notifier {
             );
             s.resolve();
             sets.push(s);
+            let mut clients = Vec::new();
+            for (j, h) in am.http_sd_configs.iter().enumerate() {
+                clients.push(http::Client::new(&h.http(), cfg).map_err(|e| {
+                    format!("alerting.alertmanagers[{i}].http_sd_configs[{j}]: {e}")
+                })?);
+            }
+            sd_clients.push(clients);
         }
         let stop = self.shutdown.child_token();
         let old = std::mem::replace(&mut *lock(&self.discovery_stop), stop.clone());
         old.cancel();
-        // Providers send (set index, update) through a channel of their own per set.
-        for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+        let generation = {
+            // Under the sets' lock: no update of the old generation lands after this.
+            let mut current = lock(&self.sets);
+            let g = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            *current = sets;
+            g
+        };
+        // Providers send (generation, entry, update) through a channel per entry.
+        for ((i, am), clients) in cfg
+            .alerting
+            .alertmanagers
+            .iter()
+            .enumerate()
+            .zip(sd_clients)
+        {
             let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
             let fwd = self.updates.clone();
             let st = stop.clone();
@@ -224,7 +253,7 @@ impl Notifier {
                         u = rx.recv() => u,
                     };
                     let Some(u) = u else { break };
-                    if fwd.send((i, u)).is_err() {
+                    if fwd.send((generation, i, u)).is_err() {
                         break;
                     }
                 }
@@ -244,10 +273,7 @@ impl Notifier {
                     stop.clone(),
                 ));
             }
-            for (j, h) in am.http_sd_configs.iter().enumerate() {
-                let client = http::Client::new(&h.http(), cfg).map_err(|e| {
-                    format!("alerting.alertmanagers[{i}].http_sd_configs[{j}]: {e}")
-                })?;
+            for ((j, h), client) in am.http_sd_configs.iter().enumerate().zip(clients) {
                 tokio::spawn(discovery::run_http_sd(
                     h.url.clone(),
                     h.refresh().as_std(),
@@ -257,7 +283,6 @@ impl Notifier {
                 ));
             }
         }
-        *lock(&self.sets) = sets;
         *lock(&self.external_labels) = cfg.global.external_labels.clone();
         *lock(&self.relabel) = cfg.alerting.alert_relabel_configs.clone();
         Ok(())
@@ -537,6 +562,50 @@ mod tests {
         );
         assert_eq!(d.dropped.len(), 1);
         assert_eq!(d.dropped[0]["__address__"], "c:9093");
+    }
+
+    #[tokio::test]
+    async fn alertmanagers_from_a_file_follow_it_and_a_reload_replaces_them() {
+        let d = tempfile::tempdir().expect("a directory");
+        let sd = d.path().join("am.json");
+        std::fs::write(&sd, r#"[{"targets": ["a:9093"]}]"#).expect("written");
+        let stop = CancellationToken::new();
+        let n = Notifier::start(10, stop.clone());
+        let cfg = |text: &str| {
+            crate::config::load_str(text, &d.path().join("m.yml"), d.path()).expect("config")
+        };
+        n.apply(&cfg(
+            "alerting:\n  alertmanagers:\n    - file_sd_configs: [{files: [am.json]}]\n",
+        ))
+        .expect("applied");
+        let wait_for = |want: Vec<&'static str>| {
+            let n = n.clone();
+            async move {
+                for _ in 0..200 {
+                    if n.discovered().active == want {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                panic!("{:?} != {want:?}", n.discovered().active);
+            }
+        };
+        wait_for(vec!["http://a:9093/api/v2/alerts"]).await;
+        std::fs::write(&sd, r#"[{"targets": ["a:9093", "b:9093"]}]"#).expect("written");
+        wait_for(vec![
+            "http://a:9093/api/v2/alerts",
+            "http://b:9093/api/v2/alerts",
+        ])
+        .await;
+        // A reload to static Alertmanagers: the file no longer counts.
+        n.apply(&cfg(
+            "alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['c:9093']}]\n",
+        ))
+        .expect("applied");
+        std::fs::write(&sd, r#"[{"targets": ["d:9093"]}]"#).expect("written");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(n.discovered().active, ["http://c:9093/api/v2/alerts"]);
+        stop.cancel();
     }
 
     #[test]
