@@ -128,10 +128,7 @@ pub struct Notifier {
     external_labels: Mutex<LabelMap>,
     relabel: Mutex<Vec<RelabelConfig>>,
     sets: Mutex<Vec<AmSet>>,
-    /// Discovery updates: (configuration generation, entry, groups). An update of an
-    /// earlier configuration, sent before its provider stopped, is ignored.
-    updates: mpsc::UnboundedSender<(u64, usize, Update)>,
-    generation: AtomicU64,
+    /// Stops the discovery of the running configuration.
     discovery_stop: Mutex<CancellationToken>,
     shutdown: CancellationToken,
     /// Alerts dropped: the queue was full, relabelling dropped none of them but no
@@ -145,59 +142,31 @@ impl Notifier {
     /// A notifier with a queue of `capacity` alerts; its sender and discovery run on the
     /// current runtime until `shutdown`.
     pub fn start(capacity: usize, shutdown: CancellationToken) -> Arc<Notifier> {
-        let (n, mut rx) = Notifier::new(capacity, shutdown.clone());
-        let weak = Arc::downgrade(&n);
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let u = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    u = rx.recv() => u,
-                };
-                let (Some((g, i, u)), Some(n)) = (u, weak.upgrade()) else {
-                    break;
-                };
-                let mut sets = lock(&n.sets);
-                if g != n.generation.load(Ordering::SeqCst) {
-                    continue;
-                }
-                if let Some(s) = sets.get_mut(i) {
-                    s.groups.insert(u.provider, u.groups);
-                    s.resolve();
-                }
-            }
-        });
+        let n = Notifier::new(capacity, shutdown);
         tokio::spawn(n.clone().send_loop());
         n
     }
 
-    /// The notifier without its tasks, and where its discovery updates arrive.
-    fn new(
-        capacity: usize,
-        shutdown: CancellationToken,
-    ) -> (Arc<Notifier>, mpsc::UnboundedReceiver<(u64, usize, Update)>) {
-        let (tx, rx) = mpsc::unbounded_channel::<(u64, usize, Update)>();
-        let n = Arc::new(Notifier {
+    /// The notifier without its sender task.
+    fn new(capacity: usize, shutdown: CancellationToken) -> Arc<Notifier> {
+        Arc::new(Notifier {
             capacity: capacity.max(1),
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             external_labels: Mutex::new(LabelMap::new()),
             relabel: Mutex::new(Vec::new()),
             sets: Mutex::new(Vec::new()),
-            updates: tx,
-            generation: AtomicU64::new(0),
             discovery_stop: Mutex::new(CancellationToken::new()),
-            shutdown: shutdown.clone(),
+            shutdown,
             dropped: AtomicU64::new(0),
             stats: Mutex::new(HashMap::new()),
             sd_failures: Arc::new(AtomicU64::new(0)),
-        });
-        (n, rx)
+        })
     }
 
     /// Apply a configuration (on start and reload): external labels, alert relabelling
     /// and the Alertmanagers (their discovery restarted).
-    pub fn apply(&self, cfg: &Config) -> Result<(), String> {
+    pub fn apply(self: &Arc<Self>, cfg: &Config) -> Result<(), String> {
         // Every client first: a configuration that fails leaves the running one alone.
         let mut sets = Vec::new();
         let mut sd_clients = Vec::new();
@@ -228,14 +197,10 @@ impl Notifier {
         let stop = self.shutdown.child_token();
         let old = std::mem::replace(&mut *lock(&self.discovery_stop), stop.clone());
         old.cancel();
-        let generation = {
-            // Under the sets' lock: no update of the old generation lands after this.
-            let mut current = lock(&self.sets);
-            let g = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-            *current = sets;
-            g
-        };
-        // Providers send (generation, entry, update) through a channel per entry.
+        *lock(&self.sets) = sets;
+        // One task per entry applies its providers' groups. It checks its token under
+        // the sets' lock, and a reload cancels the token before it replaces the sets: an
+        // update of the earlier configuration never lands in the new one.
         for ((i, am), clients) in cfg
             .alerting
             .alertmanagers
@@ -244,17 +209,23 @@ impl Notifier {
             .zip(sd_clients)
         {
             let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
-            let fwd = self.updates.clone();
-            let st = stop.clone();
+            let (weak, st) = (Arc::downgrade(self), stop.clone());
             tokio::spawn(async move {
                 loop {
                     let u = tokio::select! {
                         _ = st.cancelled() => break,
                         u = rx.recv() => u,
                     };
-                    let Some(u) = u else { break };
-                    if fwd.send((generation, i, u)).is_err() {
+                    let (Some(u), Some(n)) = (u, weak.upgrade()) else {
                         break;
+                    };
+                    let mut sets = lock(&n.sets);
+                    if st.is_cancelled() {
+                        break;
+                    }
+                    if let Some(s) = sets.get_mut(i) {
+                        s.groups.insert(u.provider, u.groups);
+                        s.resolve();
                     }
                 }
             });
@@ -482,7 +453,7 @@ mod tests {
     /// A notifier with one Alertmanager configured (nothing runs: its queue stays).
     /// `global` (a whole `global:` section) and `alerting` (more keys of `alerting:`).
     fn with_one_alertmanager(capacity: usize, global: &str, alerting: &str) -> Arc<Notifier> {
-        let (n, _rx) = Notifier::new(capacity, CancellationToken::new());
+        let n = Notifier::new(capacity, CancellationToken::new());
         let cfg = crate::config::load_str(
             &format!("{global}alerting:\n{alerting}  alertmanagers:\n    - static_configs: [{{targets: ['a:9093']}}]\n"),
             Path::new("m.yml"),
@@ -498,7 +469,7 @@ mod tests {
 
     #[test]
     fn without_alertmanagers_nothing_is_queued_nor_dropped() {
-        let (n, _rx) = Notifier::new(3, CancellationToken::new());
+        let n = Notifier::new(3, CancellationToken::new());
         n.send((0..5).map(alert).collect());
         assert_eq!(n.queue_length(), 0);
         assert_eq!(n.dropped.load(Ordering::Relaxed), 0);
@@ -547,7 +518,7 @@ mod tests {
             Path::new("."),
         )
         .expect("the configuration");
-        let (n, _rx) = Notifier::new(10, CancellationToken::new());
+        let n = Notifier::new(10, CancellationToken::new());
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");

@@ -227,18 +227,32 @@ fn check_alerts(rules: &RuleManager, a: &AlertTest, at: i64) -> Option<String> {
     (got != want).then(|| {
         let show = |v: &[(Labels, BTreeMap<String, String>)]| {
             v.iter()
-                .map(|(l, an)| format!("    Labels:{l} Annotations:{an:?}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+                .map(|(l, an)| format!("Labels:{l} Annotations:{an:?}"))
+                .collect()
         };
-        format!(
-            "  alertname: {}, time: {},\n  exp:\n{}\n  got:\n{}",
-            a.alertname,
-            crate::config::duration::format_duration(at),
+        mismatch(
+            format!("alertname: {}", a.alertname),
+            at,
             show(&want),
-            show(&got)
+            show(&got),
         )
     })
+}
+
+/// A failed check as promtool prints it: what, when, what was expected, what was got.
+fn mismatch(what: String, at: i64, want: Vec<String>, got: Vec<String>) -> String {
+    let lines = |v: Vec<String>| -> String {
+        v.iter()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "  {what}, time: {},\n  exp:\n{}\n  got:\n{}",
+        crate::config::duration::format_duration(at),
+        lines(want),
+        lines(got)
+    )
 }
 
 fn check_expr(db: &Db, e: &ExprTest, at: i64, opts: &EvalOptions) -> Option<String> {
@@ -267,17 +281,10 @@ fn check_expr(db: &Db, e: &ExprTest, at: i64, opts: &EvalOptions) -> Option<Stri
     (!matches).then(|| {
         let show = |v: &[(Labels, f64)]| {
             v.iter()
-                .map(|(l, x)| format!("    {l} {}", crate::promql::format_float(*x)))
-                .collect::<Vec<_>>()
-                .join("\n")
+                .map(|(l, x)| format!("{l} {}", crate::promql::format_float(*x)))
+                .collect()
         };
-        format!(
-            "  expr: {:?}, time: {},\n  exp:\n{}\n  got:\n{}",
-            e.expr,
-            crate::config::duration::format_duration(at),
-            show(&want),
-            show(&got)
-        )
+        mismatch(format!("expr: {:?}", e.expr), at, show(&want), show(&got))
     })
 }
 
